@@ -1,0 +1,100 @@
+"""Base config: every default in one place, each key commented.
+
+Experiment configs start from `get_config()` here and override a few keys.
+The returned config is locked: a misspelt key, in a config file or on the
+command line (`--config.train.lerning_rate=...`), is an error.
+
+Run:  python -m experiments.train --config=experiments/configs/default.py
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                    # parameters, data order and every rng stream
+  # -- data ---------------------------------------------------------------
+  c.data = ml_collections.ConfigDict()
+  c.data.corpus = 'synthetic'   # 'synthetic' | 'ptb' | 'textdir' | 'tfds:<name>'
+  c.data.data_dir = ''          # '' -> $VAE_JAX_DATA_DIR -> ~/.cache/vae_jax/data
+  c.data.text_key = 'text'      # feature key of a tfds corpus
+  c.data.download = False       # fetch PTB (sha256-checked) if missing and online
+  c.data.max_length = 0         # truncate longer sentences (words); 0: no limit
+  c.data.vocab_size = 0         # most frequent words kept; 0: all train words
+  c.data.num_buckets = 6        # length buckets = compiled step shapes
+  c.data.eval_batch_size = 64
+  c.data.synthetic_train = 10000
+  c.data.synthetic_valid = 1000
+  c.data.synthetic_test = 1000
+  # -- model --------------------------------------------------------------
+  c.model = ml_collections.ConfigDict()
+  c.model.kind = 'vae'          # 'lm' | 'vae'
+  c.model.cell = 'lstm'         # 'rnn' | 'gru' | 'lstm'
+  c.model.embed_dim = 256
+  c.model.enc_hidden = 256
+  c.model.dec_hidden = 256
+  c.model.latent = 'gaussian'   # latent family, see vae_jax.models.latents
+  c.model.latent_dim = 32
+  c.model.latent_kwargs = ml_collections.ConfigDict()  # family-specific options
+  c.model.dec_dropout_in = 0.5  # dropout on decoder input embeddings
+  c.model.dec_dropout_out = 0.5 # dropout on decoder outputs
+  c.model.word_dropout = 0.0    # Bowman word dropout (1.0: inputless decoder)
+  c.model.z_init_state = True   # c0 = W z, h0 = tanh(c0)
+  c.model.z_concat_input = True # z fed with every decoder input
+  c.model.init_scale = 0.01     # U(-s, s) weights (He et al. 2019)
+  c.model.embed_init_scale = 0.1
+  c.model.unroll = 1            # scan unroll (speed only)
+  # -- objective ----------------------------------------------------------
+  c.objective = ml_collections.ConfigDict()
+  c.objective.kl_mode = 'standard'  # | free_bits_kingma | free_bits_li | free_bits_total
+  c.objective.kl_threshold = 0.0    # free-bits lambda (target KL for free_bits_li)
+  c.objective.kl_schedule = ml_collections.ConfigDict()  # see vae_jax.schedules
+  c.objective.kl_schedule.name = 'linear'
+  c.objective.kl_schedule.start = 0.1    # He et al.: 0.1 -> 1 over 10 epochs
+  c.objective.kl_schedule.end = 1.0
+  c.objective.kl_schedule.warmup_epochs = 10.0  # converted to steps by the loop
+  # -- training -----------------------------------------------------------
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 32
+  c.train.optimizer = 'sgd'     # 'sgd' | 'adam'
+  c.train.learning_rate = 1.0
+  c.train.momentum = 0.0
+  c.train.grad_clip = 5.0       # global-norm clipping; 0: off
+  c.train.max_epochs = 100
+  c.train.max_steps = 0         # stop after this many updates; 0: no limit
+  c.train.lr_decay = 0.5        # halve on plateau ...
+  c.train.decay_patience = 5    # ... after this many epochs without improvement
+  c.train.decay_min_epoch = 15  # no decay before this epoch (He et al. code)
+  c.train.max_decays = 5        # stop after this many halvings
+  c.train.reload_best_on_decay = True
+  c.train.log_every_steps = 100
+  c.train.checkpoint_every_steps = 500  # plus one at every epoch end
+  c.train.eval_diagnostics = True        # MI and AU on valid every epoch (VAE)
+  # -- evaluation ---------------------------------------------------------
+  c.eval = ml_collections.ConfigDict()
+  c.eval.iw_samples = 500       # K of the importance-weighted NLL
+  c.eval.iw_chunk = 50          # samples per decoder pass
+  c.eval.batch_size = 50        # sentences per IW batch
+  c.eval.num_generate = 10      # prior samples / reconstructions written
+  c.eval.max_decode_length = 40
+  return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks any config to a seconds-long run (tests, quick checks)."""
+  c.data.synthetic_train = 256
+  c.data.synthetic_valid = 64
+  c.data.synthetic_test = 64
+  c.data.num_buckets = 2
+  c.model.embed_dim = 16
+  c.model.enc_hidden = 32
+  c.model.dec_hidden = 32
+  c.model.latent_dim = 4
+  c.train.batch_size = 16
+  c.train.max_epochs = 2
+  c.train.log_every_steps = 5
+  c.train.checkpoint_every_steps = 10
+  c.eval.iw_samples = 8
+  c.eval.iw_chunk = 4
+  c.eval.num_generate = 3
+  return c

@@ -1,0 +1,40 @@
+"""Flags shared by the experiment binaries; translated into arguments here."""
+
+import os
+
+from absl import flags
+from ml_collections import config_flags
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          'configs')
+
+
+def define_config_flags(default_config: str) -> None:
+  config_flags.DEFINE_config_file(
+      'config', os.path.join(CONFIG_DIR, default_config),
+      'ml_collections config file; append ":smoke" for a seconds-long run. '
+      'Override keys with --config.train.learning_rate=0.5 (a misspelt key '
+      'is an error).', lock_config=True)
+  flags.DEFINE_string('workdir', None,
+                      'Run directory (metrics, checkpoints, plots). Default: '
+                      'runs/<config name>. Starting again in the same '
+                      'workdir resumes from its latest checkpoint.')
+  flags.DEFINE_string('data_dir', None,
+                      'Directory holding the corpus files (overrides '
+                      'config.data.data_dir and $VAE_JAX_DATA_DIR).')
+
+
+def resolve(config) -> tuple[object, str]:
+  """Applies --data_dir and returns (config, workdir)."""
+  f = flags.FLAGS
+  config_path = config_flags.get_config_filename(f['config'])
+  if f.data_dir:
+    config.data.data_dir = f.data_dir
+  workdir = f.workdir
+  if not workdir:
+    name = os.path.splitext(os.path.basename(
+        (config_path or 'run').split(':')[0]))[0]
+    if config_path and ':' in config_path:
+      name += '_' + config_path.split(':', 1)[1]
+    workdir = os.path.join('runs', name)
+  return config, workdir

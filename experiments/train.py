@@ -1,0 +1,47 @@
+r"""Trains a language model or a VAE: `python -m experiments.train`.
+
+With no arguments it trains a small LSTM VAE on the generated corpus (no
+download, a few minutes on a CPU) and prints where its metrics, checkpoint,
+plots and samples are. Examples:
+
+  python -m experiments.train --config=experiments/configs/ptb_lm.py \
+      --data_dir=../shared/data/ptb --workdir=runs/ptb_lm
+  python -m experiments.train --config=experiments/configs/ptb_vae.py:smoke
+
+Starting again with the same --workdir resumes from the latest checkpoint.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from experiments import flags_common
+
+flags_common.define_config_flags('synthetic_vae.py')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
+  from vae_jax.train.loop import (NonFiniteLossError,  # pylint: disable=g-import-not-at-top
+                                  train_and_evaluate)
+  config, workdir = flags_common.resolve(FLAGS.config)
+  try:
+    train_and_evaluate(config, workdir)
+  except (DataError, NonFiniteLossError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  workdir = os.path.abspath(workdir)
+  print('\nrun finished. outputs in', workdir)
+  for name in ('final.json', 'metrics.jsonl', 'samples.txt', 'plots/loss.png',
+               'plots/latent.png', 'checkpoints/best'):
+    path = os.path.join(workdir, name)
+    if os.path.exists(path):
+      print('  ', path)
+
+
+if __name__ == '__main__':
+  app.run(main)

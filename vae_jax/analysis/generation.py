@@ -1,0 +1,81 @@
+"""Samples from the prior and reconstructions, written as text."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vae_jax.analysis.decoding import decode
+from vae_jax.models import SentenceVAE
+
+
+def ids_to_text(vocab, ids) -> list[str]:
+  return [' '.join(vocab.decode(row)) for row in np.asarray(ids)]
+
+
+def prior_samples(params, model, vocab, key, *, num: int, max_length: int,
+                  greedy: bool, latent_dim: int | None = None):
+  """Sentences from p(z) p(x|z) (or from the LM when the model has no z)."""
+  k_z, k_dec = jax.random.split(key)
+  z = None
+  if isinstance(model, SentenceVAE):
+    z = jax.random.normal(k_z, (num, latent_dim))
+  ids = decode(params, model, z, k_dec, batch=num, max_length=max_length,
+               bos_id=vocab.bos_id, eos_id=vocab.eos_id, pad_id=vocab.pad_id,
+               greedy=greedy)
+  return ids_to_text(vocab, ids)
+
+
+def reconstructions(params, model, vocab, batch, key, *, max_length: int,
+                    greedy: bool, use_mean: bool):
+  """Decodes z = E[q(z|x)] (use_mean) or z ~ q(z|x) for a batch of sentences."""
+  post = model.apply({'params': params}, batch['ids'], batch['length'],
+                     method=SentenceVAE.encode)
+  k_z, k_dec = jax.random.split(key)
+  z = post.mean() if use_mean else post.sample(k_z, 1)[0]
+  ids = decode(params, model, z, k_dec, batch=z.shape[0],
+               max_length=max_length, bos_id=vocab.bos_id,
+               eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=greedy)
+  return ids_to_text(vocab, ids)
+
+
+def write_samples(path: str, model, params, inputs, config, *, seed: int) -> None:
+  """Writes prior samples (greedy and sampled) and, for a VAE,
+  reconstructions of test sentences from the posterior mean and a sample."""
+  vocab = inputs.vocab
+  n = config.eval.num_generate
+  max_len = config.eval.max_decode_length
+  key = jax.random.key(seed + 7)
+  lines = []
+  is_vae = isinstance(model, SentenceVAE)
+  latent_dim = config.model.latent_dim
+  for greedy in (True, False):
+    title = 'greedy' if greedy else 'sampled'
+    src = 'prior z ~ N(0, I)' if is_vae else 'language model'
+    lines.append(f'== {src}, {title} decoding ==')
+    lines += prior_samples(params, model, vocab, jax.random.fold_in(key, greedy),
+                           num=n, max_length=max_len, greedy=greedy,
+                           latent_dim=latent_dim)
+    lines.append('')
+  if is_vae:
+    batch = inputs.batchers['test'].epoch(0, 0, shuffle=False)[0]
+    real = np.asarray(batch['length']) > 0
+    rows = np.nonzero(real)[0][:n]
+    small = {k: np.asarray(v)[rows] for k, v in batch.items()}
+    originals = ids_to_text(vocab, small['ids'][:, 1:])
+    mean_greedy = reconstructions(params, model, vocab, small, key,
+                                  max_length=max_len, greedy=True,
+                                  use_mean=True)
+    sample_greedy = reconstructions(params, model, vocab, small,
+                                    jax.random.fold_in(key, 3),
+                                    max_length=max_len, greedy=True,
+                                    use_mean=False)
+    mean_sampled = reconstructions(params, model, vocab, small,
+                                   jax.random.fold_in(key, 4),
+                                   max_length=max_len, greedy=False,
+                                   use_mean=True)
+    lines.append('== reconstructions of test sentences ==')
+    for o, a, b, c in zip(originals, mean_greedy, sample_greedy, mean_sampled):
+      lines += [f'x           : {o}', f'mean, greedy: {a}',
+                f'z~q, greedy : {b}', f'mean, sample: {c}', '']
+  with open(path, 'w') as f:
+    f.write('\n'.join(lines) + '\n')

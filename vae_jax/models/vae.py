@@ -1,0 +1,63 @@
+"""Sentence VAE (Bowman et al., 2016) with a pluggable latent family."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from vae_jax.models.decoder import Decoder
+from vae_jax.models.encoder import Encoder
+
+
+class SentenceVAE(nn.Module):
+  """Encoder -> latent head -> posterior q(z|x); decoder p(x|z); prior p(z).
+
+  Attributes:
+    encoder: features of x, <float>[B, H].
+    latent: head mapping features to a `Posterior` pytree.
+    decoder: `Decoder` conditioned on z.
+  """
+  encoder: Encoder
+  latent: nn.Module
+  decoder: Decoder
+
+  def encode(self, ids: jax.Array, length: jax.Array):
+    """The posterior q(z | x) for a batch: batch shape [B]."""
+    return self.latent(self.encoder(ids, length))
+
+  def log_likelihood(self, z: jax.Array, ids: jax.Array, length: jax.Array, *,
+                     deterministic: bool = True) -> jax.Array:
+    """log p(x | z) for z <float>[..., B, D]; leading sample axes allowed.
+
+    Returns:
+      <float>[..., B].
+    """
+    lead = z.shape[:-2]
+    n = 1
+    for d in lead:
+      n *= d
+    b = ids.shape[0]
+    flat_z = z.reshape((n * b, z.shape[-1]))
+    flat_ids = jnp.broadcast_to(ids, (n,) + ids.shape).reshape(n * b, -1)
+    flat_len = jnp.broadcast_to(length, (n, b)).reshape(n * b)
+    ll = self.decoder(flat_ids, flat_len, flat_z, deterministic=deterministic)
+    return ll.reshape(lead + (b,))
+
+  def __call__(self, ids: jax.Array, length: jax.Array, *,
+               deterministic: bool = True) -> dict[str, jax.Array]:
+    """Per-example ELBO terms with one posterior sample (rng stream 'latent').
+
+    Returns:
+      {'rec': <float>[B] -log p(x|z), 'kl': <float>[B] KL(q||p),
+       'kl_per_dim': <float>[B, D]}.
+    """
+    posterior = self.encode(ids, length)
+    z = posterior.sample(self.make_rng('latent'), 1)[0]
+    rec = -self.decoder(ids, length, z, deterministic=deterministic)
+    return {'rec': rec, 'kl': posterior.kl(),
+            'kl_per_dim': posterior.kl_per_dim()}
+
+  def step(self, token, state, z):
+    return self.decoder.step(token, state, z)
+
+  def initial_state(self, z, batch: int):
+    return self.decoder.initial_state(z, batch)

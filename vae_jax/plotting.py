@@ -1,0 +1,110 @@
+"""Figures from a run's metrics.jsonl. Imports no model code.
+
+`plot_run(workdir)` writes, under <workdir>/plots/:
+  loss.png     training and validation loss per epoch (NLL for the LM;
+               -ELBO, reconstruction and KL for a VAE)
+  latent.png   KL, mutual information and active units over training (VAE)
+  steps.png    the training loss at every logged step, with the KL weight
+"""
+
+import os
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+from vae_jax.train.logging_utils import read_metrics
+
+
+def _series(records: Sequence[dict[str, Any]], split: str, key: str):
+  xs, ys = [], []
+  for r in records:
+    if r.get('split') == split and isinstance(r.get(key), (int, float)):
+      xs.append(r['epoch'])
+      ys.append(r[key])
+  return xs, ys
+
+
+def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
+  """Writes the run's figures; returns their paths (none if no metrics yet)."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  records = read_metrics(path)
+  out_dir = os.path.join(workdir, 'plots')
+  os.makedirs(out_dir, exist_ok=True)
+  title = title or os.path.basename(os.path.normpath(workdir))
+  is_vae = any(r.get('kl', 0) for r in records if r.get('split') == 'valid')
+  written = []
+
+  panels = [('neg_elbo', '-ELBO (nats / sentence)'),
+            ('rec', 'reconstruction (nats / sentence)'),
+            ('kl', 'KL (nats / sentence)')] if is_vae else [
+                ('rec', 'NLL (nats / sentence)'), ('ppl', 'perplexity')]
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6))
+  for ax, (key, label) in zip(axes, panels):
+    for split, style in (('train_epoch', 'o-'), ('valid', 's-')):
+      xs, ys = _series(records, split, key)
+      if xs:
+        ax.plot(xs, ys, style, ms=3,
+                label='train' if split == 'train_epoch' else 'valid')
+    xs, ys = _series(records, 'test', key)
+    if xs:
+      ax.plot(xs, ys, '*', ms=10, label='test (best)')
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+  fig.suptitle(f'{title}: loss per epoch')
+  fig.tight_layout()
+  written.append(_save(fig, out_dir, 'loss.png'))
+
+  if is_vae:
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.6))
+    for ax, (key, label) in zip(axes, (('kl', 'KL (nats)'),
+                                       ('mi', 'mutual information (nats)'),
+                                       ('au', 'active units'))):
+      for split, style in (('train_epoch', 'o-'), ('valid', 's-')):
+        xs, ys = _series(records, split, key)
+        if xs:
+          ax.plot(xs, ys, style, ms=3, label=split.replace('_epoch', ''))
+      if key == 'mi':
+        xs, ys = _series(records, 'valid', 'mi_batch')
+        if xs:
+          ax.plot(xs, ys, '^--', ms=3, label='valid (per-minibatch)')
+      ax.set_xlabel('epoch')
+      ax.set_ylabel(label)
+      ax.grid(alpha=0.3)
+      ax.legend(fontsize=8)
+    fig.suptitle(f'{title}: is the latent used? (collapse: KL, MI, AU -> 0)')
+    fig.tight_layout()
+    written.append(_save(fig, out_dir, 'latent.png'))
+
+  steps = [r for r in records if r.get('split') == 'train']
+  if steps:
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.plot([r['step'] for r in steps], [r['loss'] for r in steps], lw=1,
+            label='training objective')
+    ax.set_xlabel('step')
+    ax.set_ylabel('loss (nats / sentence)')
+    ax.grid(alpha=0.3)
+    if is_vae:
+      ax2 = ax.twinx()
+      ax2.plot([r['step'] for r in steps],
+               [r.get('kl_weight', 0) for r in steps], 'r--', lw=1)
+      ax2.set_ylabel('KL weight', color='r')
+    ax.set_title(f'{title}: training loss per logged step')
+    fig.tight_layout()
+    written.append(_save(fig, out_dir, 'steps.png'))
+  return written
+
+
+def _save(fig, out_dir: str, name: str) -> str:
+  path = os.path.join(out_dir, name)
+  tmp = path + '.tmp.png'
+  fig.savefig(tmp, dpi=110)
+  plt.close(fig)
+  os.replace(tmp, path)
+  return path

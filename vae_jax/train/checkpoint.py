@@ -1,0 +1,56 @@
+"""Orbax checkpoints: the latest state (for resuming) and the best by validation.
+
+Layout under the workdir:
+  checkpoints/latest/<step>/{state,meta}   newest only (max_to_keep=1)
+  checkpoints/best/<step>/{state,meta}     best validation loss only
+
+`meta` is a JSON dict of host-side loop state (epoch, position in the epoch,
+learning-rate plateau counters, accumulated epoch metrics, vocabulary
+fingerprint), so that a restarted run continues exactly where it stopped.
+"""
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+  """Saves and restores (TrainState, meta) pairs under `directory`."""
+
+  def __init__(self, directory: str, *, max_to_keep: int = 1):
+    self.directory = os.path.abspath(directory)
+    self._mngr = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                             create=True))
+
+  def latest_step(self) -> int | None:
+    return self._mngr.latest_step()
+
+  def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+    self._mngr.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                    force=True)
+    self._mngr.wait_until_finished()
+
+  def restore(self, abstract_state: Any, step: int | None = None
+              ) -> tuple[Any, dict[str, Any]]:
+    """Restores onto the structure, shapes and shardings of `abstract_state`."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f'no checkpoint under {self.directory}')
+    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    out = self._mngr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+    return out['state'], dict(out['meta'])
+
+  def restore_meta(self, step: int | None = None) -> dict[str, Any]:
+    step = self.latest_step() if step is None else step
+    out = self._mngr.restore(step, args=ocp.args.Composite(
+        meta=ocp.args.JsonRestore()))
+    return dict(out['meta'])
+
+  def close(self) -> None:
+    self._mngr.close()

@@ -1,0 +1,100 @@
+"""Metric records (JSON lines) and progress lines with rate and ETA."""
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+
+class MetricWriter:
+  """Appends one JSON object a line to `<workdir>/metrics.jsonl`.
+
+  Each record has `split` ('train', 'train_epoch', 'valid', 'test'), `step`,
+  `epoch` and the metrics. On resume, records past the restored step are
+  dropped first, so the file never holds the same step twice.
+  """
+
+  def __init__(self, path: str, *, enabled: bool = True):
+    self.path = path
+    self.enabled = enabled
+
+  def truncate_after(self, step: int) -> None:
+    if not (self.enabled and os.path.exists(self.path)):
+      return
+    keep = [r for r in read_metrics(self.path) if r.get('step', 0) <= step]
+    tmp = self.path + '.tmp'
+    with open(tmp, 'w') as f:
+      for r in keep:
+        f.write(json.dumps(r) + '\n')
+    os.replace(tmp, self.path)
+
+  def write(self, split: str, step: int, epoch: float, **metrics: Any) -> None:
+    if not self.enabled:
+      return
+    rec = {'split': split, 'step': int(step), 'epoch': epoch,
+           'time': time.time()}
+    rec.update({k: _plain(v) for k, v in metrics.items()})
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(rec) + '\n')
+
+
+def _plain(v: Any) -> Any:
+  try:
+    v = float(v)
+  except (TypeError, ValueError):
+    return v
+  return v if math.isfinite(v) else str(v)
+
+
+def read_metrics(path: str) -> list[dict[str, Any]]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def format_duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f'{h}h{m:02d}m{s:02d}s' if h else f'{m}m{s:02d}s'
+
+
+class Progress:
+  """Rate and ETA over a known number of steps, measured after warm-up."""
+
+  def __init__(self, total_steps: int, start_step: int = 0):
+    self.total = total_steps
+    self._t0 = None
+    self._s0 = start_step
+    self._tokens = 0.0
+
+  def update(self, step: int, tokens: float) -> dict[str, float]:
+    """Call at log points; the first call starts the clock (after compiles)."""
+    now = time.perf_counter()
+    if self._t0 is None:
+      self._t0, self._s0, self._tokens = now, step, 0.0
+      return {}
+    self._tokens += tokens
+    dt = max(now - self._t0, 1e-9)
+    steps_per_sec = (step - self._s0) / dt
+    eta = (self.total - step) / steps_per_sec if steps_per_sec > 0 else 0.0
+    return {'steps_per_sec': steps_per_sec, 'tokens_per_sec': self._tokens / dt,
+            'eta_sec': eta}
+
+  @staticmethod
+  def line(step: int, total: int, epoch: int, rates: dict[str, float],
+           metrics: dict[str, float]) -> str:
+    pct = 100.0 * step / max(total, 1)
+    parts = [f'step {step}/{total} ({pct:.1f}%) epoch {epoch}']
+    for k in ('loss', 'rec', 'kl', 'ppl', 'kl_weight', 'grad_norm'):
+      if k in metrics:
+        parts.append(f'{k} {metrics[k]:.3f}')
+    if rates:
+      parts.append(f"{rates['tokens_per_sec']:.0f} tok/s, "
+                   f"ETA {format_duration(rates['eta_sec'])}")
+    return ' | '.join(parts)
+
+
+def log(msg: str) -> None:
+  """Progress lines go to stdout, visible without logging flags."""
+  print(msg, flush=True)

@@ -1,0 +1,218 @@
+"""The training loop: `train_and_evaluate(config, workdir)`.
+
+Host-side only: it feeds fixed-shape batches to the jitted pure step, logs
+sums every N steps (never a per-step host round trip), evaluates every
+epoch, halves the learning rate on plateaus, checkpoints, and resumes from
+the latest checkpoint when started again in the same workdir.
+"""
+
+import functools
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vae_jax import schedules
+from vae_jax.models import build_model
+from vae_jax.train import evaluation
+from vae_jax.train.checkpoint import Checkpointer
+from vae_jax.train.inputs import Inputs, prepare_inputs
+from vae_jax.train.logging_utils import MetricWriter, Progress, log
+from vae_jax.train.plateau import Plateau
+from vae_jax.train.state import (TrainState, count_params, create_train_state,
+                                 get_learning_rate, make_optimizer,
+                                 set_learning_rate)
+from vae_jax.train.steps import merge_metrics_jit, summarize, train_step
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss became NaN or inf; the run stopped without saving that state."""
+
+
+def kl_schedule_from_config(sched_cfg, steps_per_epoch: int):
+  """Builds the KL-weight schedule; `*_epochs` keys are converted to steps."""
+  d = dict(sched_cfg)
+  for k in list(d):
+    if k.endswith('_epochs'):
+      d[k[:-len('_epochs')] + '_steps'] = int(round(d.pop(k) * steps_per_epoch))
+  return schedules.make_schedule(d)
+
+
+def build_everything(config, inputs: Inputs):
+  model = build_model(config.model, len(inputs.vocab),
+                      unk_id=inputs.vocab.unk_id, pad_id=inputs.vocab.pad_id,
+                      bos_id=inputs.vocab.bos_id)
+  t = config.train
+  tx = make_optimizer(name=t.optimizer, learning_rate=t.learning_rate,
+                      grad_clip=t.grad_clip, momentum=t.momentum)
+  return model, tx
+
+
+def init_state(config, model, tx, inputs: Inputs) -> TrainState:
+  example = inputs.batchers['train'].epoch(config.seed, 0)[0]
+  return create_train_state(model, tx, example, seed=config.seed)
+
+
+def make_train_step(config, model, tx, steps_per_epoch: int):
+  schedule = (kl_schedule_from_config(config.objective.kl_schedule,
+                                      steps_per_epoch)
+              if config.model.kind == 'vae' else schedules.constant(0.0))
+  step = functools.partial(train_step, model=model, tx=tx,
+                           kl_schedule=schedule,
+                           kl_mode=config.objective.kl_mode,
+                           kl_threshold=config.objective.kl_threshold)
+  return jax.jit(step, donate_argnums=(0,))
+
+
+def _check_finite(acc, where: str) -> None:
+  bad = int(acc['first_nonfinite_step'])
+  if bad != np.iinfo(np.int32).max:
+    raise NonFiniteLossError(
+        f'the training loss became NaN or inf at step {bad} ({where}); the run '
+        'stopped and the last good checkpoint was kept. Lower '
+        'train.learning_rate, check train.grad_clip, or resume from the '
+        'checkpoint with a different seed.')
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
+  """Trains `config` in `workdir` (resuming if it holds a checkpoint).
+
+  Writes: vocab.txt, config.json, metrics.jsonl, checkpoints/{latest,best},
+  plots/*.png, samples.txt and final.json (test metrics).
+
+  Returns:
+    The final test metrics.
+  """
+  from vae_jax import plotting  # pylint: disable=g-import-not-at-top
+  from vae_jax.analysis import generation  # pylint: disable=g-import-not-at-top
+  os.makedirs(workdir, exist_ok=True)
+  inputs = prepare_inputs(config, workdir)
+  model, tx = build_everything(config, inputs)
+  train_b = inputs.batchers['train']
+  steps_per_epoch = train_b.num_batches
+  t = config.train
+  total_steps = steps_per_epoch * t.max_epochs
+  if t.max_steps:
+    total_steps = min(total_steps, t.max_steps)
+  for split, st in inputs.stats.items():
+    log(f'{split}: {st}')
+
+  state = init_state(config, model, tx, inputs)
+  latest = Checkpointer(os.path.join(workdir, 'checkpoints', 'latest'))
+  best = Checkpointer(os.path.join(workdir, 'checkpoints', 'best'))
+  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl'))
+  plateau = Plateau(patience=t.decay_patience, factor=t.lr_decay,
+                    min_epoch=t.decay_min_epoch, max_decays=t.max_decays)
+  meta = {'epoch': 0, 'batch_in_epoch': 0, 'plateau': plateau.initial_state(),
+          'epoch_sums': None, 'done': False,
+          'vocab_fingerprint': inputs.vocab.fingerprint()}
+  if latest.latest_step() is not None:
+    state, meta = latest.restore(state)
+    writer.truncate_after(int(state.step))
+    log(f'resuming from {latest.directory} at step {int(state.step)} '
+        f'(epoch {meta["epoch"]}, batch {meta["batch_in_epoch"]})')
+  else:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json(indent=2))
+    log(f'model: {config.model.kind} with {count_params(state.params):,} '
+        f'parameters; {steps_per_epoch} steps per epoch')
+
+  p_train_step = make_train_step(config, model, tx, steps_per_epoch)
+  eval_rng = jax.random.key(config.seed + 1)
+  progress = Progress(total_steps, int(state.step))
+  step = int(state.step)
+  stop = meta['done'] or step >= total_steps
+
+  def save_latest(meta_update):
+    meta.update(meta_update)
+    latest.save(step, state, meta)
+
+  while not stop and meta['epoch'] < t.max_epochs:
+    epoch = meta['epoch']
+    batches = train_b.epoch(config.seed, epoch)
+    acc = None
+    epoch_acc = ({k: jnp.asarray(v) for k, v in meta['epoch_sums'].items()}
+                 if meta['epoch_sums'] else None)
+    t_epoch = time.time()
+    i = meta['batch_in_epoch'] - 1
+    for i in range(meta['batch_in_epoch'], len(batches)):
+      state, m = p_train_step(state, batches[i])
+      step += 1
+      acc = merge_metrics_jit(acc, m) if acc is not None else m
+      epoch_acc = (merge_metrics_jit(epoch_acc, m) if epoch_acc is not None
+                   else m)
+      last = i == len(batches) - 1 or step >= total_steps
+      if step % t.log_every_steps == 0 or last:
+        _check_finite(acc, f'epoch {epoch}, batch {i}')
+        summary = summarize(acc)
+        summary['lr'] = get_learning_rate(state)
+        rates = progress.update(step, summary['num_tokens'])
+        summary.update(rates)
+        writer.write('train', step, epoch + (i + 1) / len(batches), **summary)
+        log(Progress.line(step, total_steps, epoch, rates, summary))
+        acc = None
+      if step % t.checkpoint_every_steps == 0 and not last:
+        _check_finite(epoch_acc, f'epoch {epoch}, batch {i}')
+        save_latest({'batch_in_epoch': i + 1,
+                     'epoch_sums': jax.tree.map(lambda x: x.item(), epoch_acc)})
+      if step >= total_steps:
+        stop = True
+        break
+    # -- end of epoch (or of the step budget) -------------------------------
+    epoch_done = i == len(batches) - 1
+    if epoch_acc:
+      writer.write('train_epoch', step, epoch + 1, **summarize(epoch_acc),
+                   seconds=time.time() - t_epoch)
+    valid = evaluation.evaluate_split(
+        state.params, model, inputs.batchers['valid'],
+        jax.random.fold_in(eval_rng, epoch),
+        diagnostics=config.train.eval_diagnostics)
+    writer.write('valid', step, epoch + 1, **valid)
+    log(f'epoch {epoch} valid: ' + ', '.join(
+        f'{k} {v:.3f}' for k, v in valid.items() if isinstance(v, float)))
+    pstate, actions = plateau.update(meta['plateau'], epoch, valid['loss'])
+    meta['plateau'] = pstate
+    if actions['improved']:
+      best.save(step, state, {'epoch': epoch, 'valid': valid})
+    if actions['decay']:
+      lr = get_learning_rate(state) * t.lr_decay
+      if t.reload_best_on_decay and best.latest_step() is not None:
+        state, _ = best.restore(state)
+        state = state.replace(step=jnp.asarray(step, jnp.int32))
+      state = set_learning_rate(state, lr)
+      log(f'validation plateau: learning rate -> {lr:g} '
+          f'(decay {pstate["num_decays"]}/{t.max_decays})')
+    if actions['stop']:
+      log(f'stopping after {pstate["num_decays"]} learning-rate decays')
+      stop = True
+    meta['epoch'] = epoch + 1 if epoch_done else epoch
+    meta['batch_in_epoch'] = 0 if epoch_done else i + 1
+    meta['done'] = stop or meta['epoch'] >= t.max_epochs
+    meta['epoch_sums'] = (None if epoch_done or epoch_acc is None else
+                          jax.tree.map(lambda x: x.item(), epoch_acc))
+    save_latest({})
+    plotting.plot_run(workdir)
+
+  # -- final evaluation with the best parameters -----------------------------
+  params = state.params
+  if best.latest_step() is not None:
+    params = best.restore(state)[0].params
+  test = evaluation.evaluate_split(params, model, inputs.batchers['test'],
+                                   jax.random.fold_in(eval_rng, 10**6))
+  writer.write('test', step, meta['epoch'], **test)
+  with open(os.path.join(workdir, 'final.json'), 'w') as f:
+    json.dump({'test': test, 'step': step, 'epochs': meta['epoch']}, f,
+              indent=2)
+  generation.write_samples(os.path.join(workdir, 'samples.txt'), model, params,
+                           inputs, config, seed=config.seed)
+  plotting.plot_run(workdir)
+  latest.close()
+  best.close()
+  log(f'test: ' + ', '.join(f'{k} {v:.3f}' for k, v in test.items()
+                            if isinstance(v, float)))
+  return test

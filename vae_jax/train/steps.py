@@ -1,0 +1,139 @@
+"""Pure, jit-compiled train and eval steps over one device's batch.
+
+`train_step` is written for one device's shard of a batch; with
+`axis_name` set it sums gradients and metric sums across that mapped axis,
+so data parallelism (pmap, shard_map) wraps it instead of rewriting it.
+"""
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from vae_jax.train.losses import loss_and_metrics
+from vae_jax.train.state import TrainState
+
+_NO_BAD_STEP = jnp.iinfo(jnp.int32).max
+
+
+def step_keys(rng: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
+  """Named rng streams of a step, a function of (seed, step) only."""
+  k_drop, k_lat = jax.random.split(jax.random.fold_in(rng, step))
+  return {'dropout': k_drop, 'latent': k_lat}
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
+               tx: optax.GradientTransformation,
+               kl_schedule: Callable[[jax.Array], jax.Array],
+               kl_mode: str = 'standard', kl_threshold: float = 0.0,
+               axis_name: str | None = None) -> tuple[TrainState, dict[str, Any]]:
+  """One SGD/Adam update on a batch.
+
+  The differentiated quantity is the batch *sum* of the objective divided by
+  the number of real sentences over all devices, so the update is the same
+  however the batch is split.
+
+  Args:
+    state: the train state.
+    batch: {'ids': <int32>[B, L], 'length': <int32>[B]}.
+    model: an `RNNLanguageModel` or `SentenceVAE`.
+    tx: the optimizer `state.opt_state` belongs to.
+    kl_schedule: step -> KL weight beta (traced).
+    kl_mode, kl_threshold: see `vae_jax.train.losses`.
+    axis_name: mapped device axis to reduce over, if any.
+
+  Returns:
+    (new state, metrics): metric sums, `grad_norm`, `kl_weight`, and
+    `first_nonfinite_step` (the step if the loss was not finite, else int max).
+  """
+  rngs = step_keys(state.rng, state.step)
+  kl_weight = kl_schedule(state.step)
+
+  def objective(params):
+    out = model.apply({'params': params}, batch['ids'], batch['length'],
+                      deterministic=False, rngs=rngs)
+    _, sums = loss_and_metrics(out, batch['length'], kl_weight=kl_weight,
+                               kl_mode=kl_mode, kl_threshold=kl_threshold)
+    return sums['loss_sum'], sums
+
+  grads, sums = jax.grad(objective, has_aux=True)(state.params)
+  n = sums['num_sentences']
+  if axis_name is not None:
+    grads = jax.lax.psum(grads, axis_name)
+    sums = jax.lax.psum(sums, axis_name)
+    n = sums['num_sentences']
+  grads = jax.tree.map(lambda g: g / jnp.maximum(n, 1.0), grads)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  grad_norm = optax.global_norm(grads)
+  finite = jnp.isfinite(sums['loss_sum']) & jnp.isfinite(grad_norm)
+  metrics = dict(sums)
+  metrics.update(
+      grad_norm_sum=grad_norm, num_steps=jnp.ones(()),
+      kl_weight=jnp.asarray(kl_weight, jnp.float32),
+      param_norm=optax.global_norm(params),
+      first_nonfinite_step=jnp.where(finite, _NO_BAD_STEP, state.step))
+  new_state = state.replace(step=state.step + 1, params=params,
+                            opt_state=opt_state)
+  return new_state, metrics
+
+
+def eval_step(params, batch: dict[str, jax.Array], rng: jax.Array, *,
+              model) -> dict[str, jax.Array]:
+  """Metric sums of a batch at KL weight 1, one posterior sample (no dropout).
+
+  For a VAE, -ELBO = rec + KL; for an LM, `rec` is the NLL.
+  """
+  out = model.apply({'params': params}, batch['ids'], batch['length'],
+                    deterministic=True, rngs={'latent': rng})
+  _, sums = loss_and_metrics(out, batch['length'], kl_weight=1.0)
+  return sums
+
+
+def merge_metrics(acc: dict[str, jax.Array] | None,
+                  new: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """Aggregates step metrics: sums and counts add, the nonfinite step takes the
+  minimum, anything else keeps the newest value."""
+  if acc is None:
+    return new
+  out = {}
+  for k, v in new.items():
+    if k.endswith('_sum') or k.startswith('num_'):
+      out[k] = acc[k] + v
+    elif k == 'first_nonfinite_step':
+      out[k] = jnp.minimum(acc[k], v)
+    else:
+      out[k] = v
+  return out
+
+
+merge_metrics_jit = jax.jit(merge_metrics)
+
+
+def summarize(sums: dict[str, Any]) -> dict[str, float]:
+  """Normalises aggregated sums into per-sentence and per-token figures.
+
+  `nll` is per sentence; `ppl` = exp(total NLL / tokens) with eos counted and
+  bos not. For a VAE these use the ELBO (an upper bound on the NLL); the
+  importance-weighted figures come from `vae_jax.diagnostics`.
+  """
+  s = {k: float(v) for k, v in sums.items()}
+  n = max(s.get('num_sentences', 0.0), 1.0)
+  t = max(s.get('num_tokens', 0.0), 1.0)
+  out = {
+      'rec': s['rec_sum'] / n,
+      'kl': s['kl_sum'] / n,
+      'neg_elbo': (s['rec_sum'] + s['kl_sum']) / n,
+      'loss': s['loss_sum'] / n,
+      'ppl': float(jnp.exp((s['rec_sum'] + s['kl_sum']) / t)),
+      'num_sentences': s['num_sentences'],
+      'num_tokens': s['num_tokens'],
+  }
+  if 'num_steps' in s:
+    out['grad_norm'] = s['grad_norm_sum'] / max(s['num_steps'], 1.0)
+  for k in ('kl_weight', 'param_norm', 'mi_sum'):
+    if k in s and k != 'mi_sum':
+      out[k] = s[k]
+  return out
