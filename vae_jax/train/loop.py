@@ -54,7 +54,8 @@ def build_everything(config, inputs: Inputs):
 
 
 def init_state(config, model, tx, inputs: Inputs) -> TrainState:
-  example = inputs.batchers['train'].epoch(config.seed, 0)[0]
+  batcher = inputs.batchers.get('train') or next(iter(inputs.batchers.values()))
+  example = batcher.epoch(config.seed, 0)[0]
   return create_train_state(model, tx, example, seed=config.seed)
 
 
@@ -90,8 +91,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """
   from vae_jax import plotting  # pylint: disable=g-import-not-at-top
   from vae_jax.analysis import generation  # pylint: disable=g-import-not-at-top
-  os.makedirs(workdir, exist_ok=True)
-  inputs = prepare_inputs(config, workdir)
+  inputs = prepare_inputs(config, workdir)  # creates workdir once data is good
   model, tx = build_everything(config, inputs)
   train_b = inputs.batchers['train']
   steps_per_epoch = train_b.num_batches
@@ -175,7 +175,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     writer.write('valid', step, epoch + 1, **valid)
     log(f'epoch {epoch} valid: ' + ', '.join(
         f'{k} {v:.3f}' for k, v in valid.items() if isinstance(v, float)))
-    pstate, actions = plateau.update(meta['plateau'], epoch, valid['loss'])
+    if epoch_done:
+      pstate, actions = plateau.update(meta['plateau'], epoch, valid['loss'])
+    else:  # stopped mid-epoch by the step budget: no plateau bookkeeping
+      pstate, actions = meta['plateau'], {'improved': False, 'decay': False,
+                                          'stop': False}
     meta['plateau'] = pstate
     if actions['improved']:
       best.save(step, state, {'epoch': epoch, 'valid': valid})

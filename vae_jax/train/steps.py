@@ -67,13 +67,13 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
   grads = jax.tree.map(lambda g: g / jnp.maximum(n, 1.0), grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  grad_norm = optax.global_norm(grads)
+  grad_norm = optax.tree.norm(grads)
   finite = jnp.isfinite(sums['loss_sum']) & jnp.isfinite(grad_norm)
   metrics = dict(sums)
   metrics.update(
       grad_norm_sum=grad_norm, num_steps=jnp.ones(()),
       kl_weight=jnp.asarray(kl_weight, jnp.float32),
-      param_norm=optax.global_norm(params),
+      param_norm=optax.tree.norm(params),
       first_nonfinite_step=jnp.where(finite, _NO_BAD_STEP, state.step))
   new_state = state.replace(step=state.step + 1, params=params,
                             opt_state=opt_state)

@@ -1,0 +1,108 @@
+r"""Evaluates a trained run as the papers do: `python -m experiments.evaluate`.
+
+LM: NLL per sentence and perplexity (eos counted, bos not).
+VAE: -ELBO, reconstruction, KL, importance-weighted NLL with K samples and
+its perplexity, mutual information (whole-set aggregate-posterior estimator
+`mi`, Li et al. 2020 code; per-minibatch estimator `mi_batch`, He et al.
+2019 code) and active units (Cov_x(E_q[z]) > 0.01).
+
+  python -m experiments.evaluate --workdir=runs/ptb_vae \
+      --data_dir=../shared/data/ptb --iw_samples=500
+
+Writes <workdir>/eval_<split>.json and eval_<split>.md.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app, flags
+
+flags.DEFINE_string('workdir', None, 'Run directory of a training run.',
+                    required=True)
+flags.DEFINE_string('data_dir', None, 'Overrides the run\'s data directory.')
+flags.DEFINE_enum('split', 'test', ['valid', 'test'], 'Split to evaluate.')
+flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'],
+                  'Which checkpoint to evaluate.')
+flags.DEFINE_integer('iw_samples', None, 'K of the IW-NLL (default: the '
+                     'config\'s eval.iw_samples, 500 for the PTB configs); '
+                     '0 skips it.')
+flags.DEFINE_integer('seed', 0, 'Seed of the evaluation samples.')
+FLAGS = flags.FLAGS
+
+ROWS = [('neg_elbo', '-ELBO'), ('rec', 'reconstruction'), ('kl', 'KL'),
+        ('iw_nll', 'IW-NLL'), ('iw_ppl', 'PPL (IW)'), ('ppl', 'PPL (ELBO)'),
+        ('mi', 'MI (whole set)'), ('mi_batch', 'MI (per minibatch)'),
+        ('au', 'AU')]
+
+
+def markdown_table(results: dict, title: str) -> str:
+  lines = [f'| {title} | value |', '| --- | --- |']
+  for key, label in ROWS:
+    if key in results:
+      v = results[key]
+      lines.append(f'| {label} | {v:.2f} |' if isinstance(v, float)
+                   else f'| {label} | {v} |')
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+  del argv
+  import jax  # pylint: disable=g-import-not-at-top
+  from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
+  from vae_jax.train import evaluation  # pylint: disable=g-import-not-at-top
+  from vae_jax.train.logging_utils import format_duration  # pylint: disable=g-import-not-at-top
+  from vae_jax.train.restore import load_trained  # pylint: disable=g-import-not-at-top
+  try:
+    config, model, params, inputs, step = load_trained(
+        FLAGS.workdir, data_dir=FLAGS.data_dir, which=FLAGS.checkpoint,
+        splits=(FLAGS.split,))
+  except DataError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  batcher = inputs.batchers[FLAGS.split]
+  key = jax.random.key(FLAGS.seed)
+  t0 = time.time()
+  results = evaluation.evaluate_split(params, model, batcher,
+                                      jax.random.fold_in(key, 0))
+  results['seconds_elbo_mi_au'] = time.time() - t0
+  if model.__class__.__name__ == 'RNNLanguageModel':
+    results['nll'] = results['rec']
+    results.pop('kl', None)
+    results.pop('neg_elbo', None)
+  k = config.eval.iw_samples if FLAGS.iw_samples is None else FLAGS.iw_samples
+  if evaluation.is_vae(model) and k > 0:
+    t1 = time.time()
+
+    def progress(done, total):
+      if done % max(total // 20, 1) == 0 or done == total:
+        el = time.time() - t1
+        print(f'IW-NLL K={k}: batch {done}/{total}, '
+              f'ETA {format_duration(el / done * (total - done))}', flush=True)
+
+    iw = evaluation.iw_nll_split(params, model, batcher,
+                                 jax.random.fold_in(key, 1), num_samples=k,
+                                 chunk_size=config.eval.iw_chunk,
+                                 progress=progress)
+    results.update(iw_nll=iw['iw_nll'], iw_ppl=iw['iw_ppl'], iw_samples=k,
+                   seconds_iw=time.time() - t1)
+  results.update(split=FLAGS.split, checkpoint=FLAGS.checkpoint, step=step)
+  base = os.path.join(FLAGS.workdir, f'eval_{FLAGS.split}')
+  with open(base + '.json', 'w') as f:
+    json.dump(results, f, indent=2)
+  title = (f'{os.path.basename(os.path.normpath(FLAGS.workdir))} '
+           f'({FLAGS.split}, {FLAGS.checkpoint} @ step {step})')
+  if 'nll' in results:
+    table = (f'| {title} | value |\n| --- | --- |\n'
+             f'| NLL | {results["nll"]:.2f} |\n| PPL | {results["ppl"]:.2f} |\n')
+  else:
+    table = markdown_table(results, title)
+  with open(base + '.md', 'w') as f:
+    f.write(table)
+  print(table)
+  print('written:', base + '.json', base + '.md')
+
+
+if __name__ == '__main__':
+  app.run(main)

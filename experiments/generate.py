@@ -1,0 +1,101 @@
+r"""Samples, reconstructions and interpolations from a trained run.
+
+  python -m experiments.generate --workdir=runs/synthetic_vae --num=10
+  python -m experiments.generate --workdir=runs/synthetic_vae \
+      --sentences="the chef praised the soup ." --sample
+  python -m experiments.generate --workdir=runs/synthetic_vae \
+      --interpolate="sentence one|sentence two" --steps=5
+
+Prior samples (z ~ N(0, I)) for a VAE, or samples from the LM; with
+--sentences, reconstructions from the posterior mean (and a posterior
+sample); with --interpolate, greedy decodings along the line between the two
+posterior means. Greedy decoding unless --sample.
+"""
+
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string('workdir', None, 'Run directory of a training run.',
+                    required=True)
+flags.DEFINE_string('data_dir', None, 'Overrides the run\'s data directory.')
+flags.DEFINE_integer('num', 10, 'Number of prior samples.')
+flags.DEFINE_bool('sample', False, 'Sample each token instead of argmax.')
+flags.DEFINE_string('sentences', None, '|-separated sentences to reconstruct.')
+flags.DEFINE_string('interpolate', None, 'Two |-separated sentences.')
+flags.DEFINE_integer('steps', 5, 'Interpolation points (ends included).')
+flags.DEFINE_integer('max_length', 40, 'Longest generated sentence.')
+flags.DEFINE_integer('seed', 0, 'Sampling seed.')
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  # pylint: disable=g-import-not-at-top
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from vae_jax.analysis import generation
+  from vae_jax.analysis.decoding import decode
+  from vae_jax.data import BucketedBatcher, DataError
+  from vae_jax.models import SentenceVAE
+  from vae_jax.train.restore import load_trained
+  try:
+    config, model, params, inputs, step = load_trained(
+        FLAGS.workdir, data_dir=FLAGS.data_dir, splits=('valid',))
+  except DataError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  vocab = inputs.vocab
+  key = jax.random.key(FLAGS.seed)
+  greedy = not FLAGS.sample
+  is_vae = isinstance(model, SentenceVAE)
+  print(f'== {"prior" if is_vae else "LM"} samples '
+        f'({"greedy" if greedy else "sampled"}), step {step} ==')
+  for s in generation.prior_samples(params, model, vocab, key, num=FLAGS.num,
+                                    max_length=FLAGS.max_length, greedy=greedy,
+                                    latent_dim=config.model.latent_dim):
+    print(s)
+
+  def as_batch(sentences):
+    seqs = [vocab.encode(s.split() + [vocab.EOS]) for s in sentences]
+    b = BucketedBatcher(seqs, batch_size=len(seqs), num_buckets=1,
+                        pad_id=vocab.pad_id, bos_id=vocab.bos_id)
+    batch = b.epoch(0, 0, shuffle=False)[0]
+    order = np.argsort(batch['index'])
+    return {k: np.asarray(v)[order] for k, v in batch.items()}
+
+  if FLAGS.sentences and is_vae:
+    sents = [s.strip() for s in FLAGS.sentences.split('|') if s.strip()]
+    batch = as_batch(sents)
+    means = generation.reconstructions(params, model, vocab, batch, key,
+                                       max_length=FLAGS.max_length,
+                                       greedy=greedy, use_mean=True)
+    samples = generation.reconstructions(params, model, vocab, batch,
+                                         jax.random.fold_in(key, 1),
+                                         max_length=FLAGS.max_length,
+                                         greedy=greedy, use_mean=False)
+    print('\n== reconstructions ==')
+    for s, m, z in zip(sents, means, samples):
+      print(f'x        : {s}\nmean z   : {m}\nz ~ q    : {z}\n')
+  if FLAGS.interpolate and is_vae:
+    ends = [s.strip() for s in FLAGS.interpolate.split('|')]
+    if len(ends) != 2:
+      raise app.UsageError('--interpolate takes exactly two |-separated '
+                           'sentences')
+    batch = as_batch(ends)
+    post = model.apply({'params': params}, batch['ids'], batch['length'],
+                       method=SentenceVAE.encode)
+    mu = post.mean()
+    t = jnp.linspace(0.0, 1.0, FLAGS.steps)[:, None]
+    z = (1 - t) * mu[0] + t * mu[1]
+    ids = decode(params, model, z, key, batch=FLAGS.steps,
+                 max_length=FLAGS.max_length, bos_id=vocab.bos_id,
+                 eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=True)
+    print('\n== interpolation between posterior means ==')
+    for ti, s in zip(np.asarray(t[:, 0]), generation.ids_to_text(vocab, ids)):
+      print(f'{ti:.2f}  {s}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,118 @@
+"""The training loop: resume after a crash, NaN stop, bad input, outputs."""
+
+import os
+import re
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.configs import synthetic_vae
+from vae_jax.data import DataError
+from vae_jax.train import loop
+from vae_jax.train.checkpoint import Checkpointer
+from vae_jax.train.logging_utils import MetricWriter, read_metrics
+
+
+def tiny_config(**train):
+  c = synthetic_vae.get_config('smoke')
+  c.data.synthetic_train = 96
+  c.data.synthetic_valid = 32
+  c.data.synthetic_test = 32
+  c.train.max_epochs = 2
+  c.train.batch_size = 16
+  c.train.log_every_steps = 3
+  c.train.checkpoint_every_steps = 4
+  c.train.eval_diagnostics = False
+  c.model.dec_dropout_in = 0.3  # exercise the dropout and latent streams
+  c.eval.num_generate = 2
+  c.eval.max_decode_length = 8
+  for k, v in train.items():
+    setattr(c.train, k, v)
+  return c
+
+
+def final_params(workdir, cfg=None):
+  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints', 'latest'))
+  cfg = cfg or tiny_config()
+  from vae_jax.train.inputs import prepare_inputs
+  inputs = prepare_inputs(cfg, workdir)
+  model, tx = loop.build_everything(cfg, inputs)
+  state, meta = ckpt.restore(loop.init_state(cfg, model, tx, inputs))
+  ckpt.close()
+  return state, meta
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('full'))
+  test = loop.train_and_evaluate(tiny_config(), workdir)
+  return workdir, test
+
+
+def test_run_writes_every_output(uninterrupted):
+  workdir, test = uninterrupted
+  for name in ('vocab.txt', 'config.json', 'metrics.jsonl', 'final.json',
+               'samples.txt', 'plots/loss.png', 'plots/latent.png',
+               'plots/steps.png'):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  records = read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+  valid = [r for r in records if r['split'] == 'valid']
+  assert [r['epoch'] for r in valid] == [1, 2]
+  # -ELBO = rec + KL and PPL from the same sums
+  assert test['neg_elbo'] == pytest.approx(test['rec'] + test['kl'], rel=1e-6)
+  assert test['ppl'] == pytest.approx(
+      np.exp(test['neg_elbo'] * test['num_sentences'] / test['num_tokens']),
+      rel=1e-5)
+
+
+def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
+                                              monkeypatch):
+  full_dir, _ = uninterrupted
+  workdir = str(tmp_path)
+  real_write = MetricWriter.write
+
+  def crash_at_step_9(self, split, step, *a, **k):
+    if step >= 9:
+      raise KeyboardInterrupt('simulated crash')
+    return real_write(self, split, step, *a, **k)
+
+  monkeypatch.setattr(MetricWriter, 'write', crash_at_step_9)
+  with pytest.raises(KeyboardInterrupt):
+    loop.train_and_evaluate(tiny_config(), workdir)
+  monkeypatch.setattr(MetricWriter, 'write', real_write)
+  # the crash happened after the step-8 checkpoint, mid-epoch 1
+  _, meta = final_params(workdir)
+  assert meta['batch_in_epoch'] > 0
+  loop.train_and_evaluate(tiny_config(), workdir)
+  resumed, _ = final_params(workdir)
+  full, _ = final_params(full_dir)
+  assert int(resumed.step) == int(full.step)
+  for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(full.params)):
+    np.testing.assert_array_equal(a, b)
+  # the metrics file holds each step once
+  steps = [r['step'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+           if r['split'] == 'train']
+  assert steps == sorted(set(steps))
+
+
+def test_nan_stops_the_run_naming_the_step(tmp_path):
+  cfg = tiny_config(learning_rate=1e30, optimizer='sgd', grad_clip=0.0,
+                    checkpoint_every_steps=1, log_every_steps=50)
+  workdir = str(tmp_path)
+  with pytest.raises(loop.NonFiniteLossError, match=r'at step \d+') as err:
+    loop.train_and_evaluate(cfg, workdir)
+  bad = int(re.search(r'at step (\d+)', str(err.value)).group(1))
+  assert bad >= 1     # step 0 is finite: the first update blows up
+  state, meta = final_params(workdir, cfg)
+  # the last good checkpoint is kept: saved before the bad step, all finite
+  assert int(state.step) <= bad
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
+
+
+def test_vocabulary_mismatch_with_checkpoint_is_an_error(uninterrupted):
+  workdir, _ = uninterrupted
+  cfg = tiny_config()
+  cfg.data.synthetic_train = 40       # another corpus -> another vocabulary
+  with pytest.raises(DataError, match='does not match'):
+    loop.train_and_evaluate(cfg, workdir)

@@ -1,0 +1,118 @@
+"""The jitted train step: learns, is deterministic, does not retrace."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vae_jax import schedules
+from vae_jax.data import BucketedBatcher, generate_synthetic_corpus
+from vae_jax.data import Vocabulary, encode_split
+from vae_jax.models import build_model
+from vae_jax.train.state import (create_train_state, get_learning_rate,
+                                 make_optimizer, set_learning_rate)
+from vae_jax.train.steps import train_step
+
+MODEL = dict(kind='vae', embed_dim=16, dec_hidden=32, enc_hidden=32,
+             cell='lstm', dec_dropout_in=0.2, dec_dropout_out=0.2,
+             word_dropout=0.1, z_init_state=True, z_concat_input=True,
+             init_scale=0.1, embed_init_scale=0.1, unroll=1,
+             latent='gaussian', latent_dim=4)
+
+
+@pytest.fixture(scope='module')
+def data():
+  corpus = generate_synthetic_corpus(seed=0, num_train=200, num_valid=10,
+                                     num_test=10)
+  vocab = Vocabulary.build(corpus.splits['train'])
+  seqs, _ = encode_split(corpus.splits['train'], vocab, max_length=None)
+  batcher = BucketedBatcher(seqs, batch_size=16, num_buckets=2)
+  return vocab, batcher
+
+
+def _setup(vocab, batcher, kind='vae', seed=0, optimizer='adam', lr=3e-3):
+  model = build_model(dict(MODEL, kind=kind), len(vocab))
+  tx = make_optimizer(name=optimizer, learning_rate=lr, grad_clip=5.0)
+  state = create_train_state(model, tx, batcher.epoch(0, 0)[0], seed=seed)
+  step = jax.jit(functools.partial(train_step, model=model, tx=tx,
+                                   kl_schedule=schedules.constant(1.0)))
+  return state, step
+
+
+@pytest.mark.parametrize('kind', ['lm', 'vae'])
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(data, kind):
+  vocab, batcher = data
+  state, step = _setup(vocab, batcher, kind, lr=3e-2)
+  batch = batcher.epoch(0, 0)[0]
+  losses = []
+  for _ in range(20):
+    state, m = step(state, batch)
+    losses.append(float(m['loss_sum'] / m['num_sentences']))
+  assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_same_seed_gives_identical_parameters(data):
+  vocab, batcher = data
+  batches = batcher.epoch(0, 0)[:3]
+  finals = []
+  for _ in range(2):
+    state, step = _setup(vocab, batcher)
+    for b in batches:
+      state, _ = step(state, b)
+    finals.append(state.params)
+  for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1])):
+    np.testing.assert_array_equal(a, b)
+  other, step = _setup(vocab, batcher, seed=1)
+  diff = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), finals[0],
+                      other.params)
+  assert max(jax.tree.leaves(diff)) > 0
+
+
+def test_batches_of_one_shape_do_not_retrace(data):
+  vocab, batcher = data
+  state, step = _setup(vocab, batcher)
+  batches = batcher.epoch(0, 0)
+  shapes = {b['ids'].shape for b in batches}
+  for b in batches:
+    state, _ = step(state, b)
+  # one compilation per bucket shape, however many batches ran
+  assert step._cache_size() == len(shapes) <= 2
+  assert len(batches) > len(shapes)
+
+
+def test_learning_rate_change_does_not_recompile(data):
+  vocab, batcher = data
+  state, step = _setup(vocab, batcher, optimizer='sgd', lr=1.0)
+  b = batcher.epoch(0, 0)[0]
+  state, _ = step(state, b)
+  state = set_learning_rate(state, 0.5)
+  assert get_learning_rate(state) == 0.5
+  state, _ = step(state, b)
+  assert step._cache_size() == 1
+
+
+def test_split_batch_gives_the_same_update_as_whole(data):
+  """Sum-normalised gradients: the update does not depend on the split.
+
+  Emulates two devices with vmap over an axis name: each half computes its
+  own sums, psum makes the global mean, which must equal the one-device step.
+  """
+  vocab, batcher = data
+  tx = make_optimizer(name='sgd', learning_rate=0.5, grad_clip=0.0)
+  batch = batcher.epoch(0, 0)[0]
+  # An LM without dropout: no per-row randomness, so the shards' results are
+  # comparable with the whole batch's exactly.
+  lm = build_model(dict(MODEL, kind='lm', dec_dropout_in=0.0,
+                        dec_dropout_out=0.0, word_dropout=0.0), len(vocab))
+  kw = dict(model=lm, tx=tx, kl_schedule=schedules.constant(1.0))
+  s0 = create_train_state(lm, tx, batch, seed=0)
+  whole, _ = jax.jit(functools.partial(train_step, **kw))(s0, batch)
+  halves = jax.tree.map(lambda x: x.reshape((2, x.shape[0] // 2) + x.shape[1:]),
+                        batch)
+  mapped = jax.vmap(functools.partial(train_step, axis_name='d', **kw),
+                    in_axes=(None, 0), out_axes=(0, 0), axis_name='d')
+  split, _ = mapped(s0, halves)
+  for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(split.params)):
+    np.testing.assert_allclose(b[0], a, rtol=1e-5, atol=1e-6)

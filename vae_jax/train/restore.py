@@ -1,0 +1,48 @@
+"""Loads a trained run from its workdir: config, vocabulary, model, parameters."""
+
+import json
+import os
+
+import ml_collections
+
+from vae_jax.data import DataError
+from vae_jax.train.checkpoint import Checkpointer
+from vae_jax.train.inputs import load_vocabulary, prepare_inputs
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise DataError(f'{path} not found: is {workdir!r} the workdir of a '
+                    'training run (python -m experiments.train --workdir=...)?')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load_trained(workdir: str, *, data_dir: str | None = None,
+                 which: str = 'best', splits=('valid', 'test')):
+  """Returns (config, model, params, inputs, step) of a run.
+
+  Args:
+    workdir: the run's directory.
+    data_dir: overrides the data directory stored in the run's config.
+    which: 'best' (by validation loss) or 'latest'.
+    splits: the splits to load and batch.
+  """
+  # pylint: disable=g-import-not-at-top
+  from vae_jax.train.loop import build_everything, init_state
+  config = load_config(workdir)
+  if data_dir:
+    config.data.data_dir = data_dir
+  vocab = load_vocabulary(workdir)
+  if vocab is None:
+    raise DataError(f'no vocab.txt in {workdir!r}: the run did not start')
+  inputs = prepare_inputs(config, workdir, splits=tuple(splits), vocab=vocab)
+  model, tx = build_everything(config, inputs)
+  state = init_state(config, model, tx, inputs)
+  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints', which))
+  if ckpt.latest_step() is None:
+    raise DataError(f'no {which!r} checkpoint under {workdir}/checkpoints')
+  state, _ = ckpt.restore(state)
+  ckpt.close()
+  return config, model, state.params, inputs, int(state.step)
