@@ -49,6 +49,8 @@ def markdown_table(results: dict, title: str) -> str:
 
 def main(argv):
   del argv
+  from experiments.flags_common import quiet_library_logs  # pylint: disable=g-import-not-at-top
+  quiet_library_logs()
   import jax  # pylint: disable=g-import-not-at-top
   from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
   from vae_jax.train import evaluation  # pylint: disable=g-import-not-at-top

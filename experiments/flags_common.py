@@ -3,6 +3,7 @@
 import os
 
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -24,8 +25,17 @@ def define_config_flags(default_config: str) -> None:
                       'config.data.data_dir and $VAE_JAX_DATA_DIR).')
 
 
+def quiet_library_logs() -> None:
+  """Orbax and JAX log every checkpoint step at INFO; progress lines are
+  printed anyway, so show library logs from WARNING unless --verbosity is
+  given."""
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+
+
 def resolve(config) -> tuple[object, str]:
   """Applies --data_dir and returns (config, workdir)."""
+  quiet_library_logs()
   f = flags.FLAGS
   config_path = config_flags.get_config_filename(f['config'])
   if f.data_dir:

@@ -31,6 +31,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  from experiments.flags_common import quiet_library_logs  # pylint: disable=g-import-not-at-top
+  quiet_library_logs()
   # pylint: disable=g-import-not-at-top
   import jax
   import jax.numpy as jnp

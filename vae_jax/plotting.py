@@ -56,7 +56,8 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
     ax.set_xlabel('epoch')
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=8)
   fig.suptitle(f'{title}: loss per epoch')
   fig.tight_layout()
   written.append(_save(fig, out_dir, 'loss.png'))
@@ -77,7 +78,8 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
       ax.set_xlabel('epoch')
       ax.set_ylabel(label)
       ax.grid(alpha=0.3)
-      ax.legend(fontsize=8)
+      if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.suptitle(f'{title}: is the latent used? (collapse: KL, MI, AU -> 0)')
     fig.tight_layout()
     written.append(_save(fig, out_dir, 'latent.png'))
