@@ -67,6 +67,12 @@ class Progress:
     self._t0 = None
     self._s0 = start_step
     self._tokens = 0.0
+    self._excluded = 0.0
+
+  def exclude(self, seconds: float) -> None:
+    """Time spent outside training steps (evaluation, checkpoints, plots)."""
+    if self._t0 is not None:
+      self._excluded += seconds
 
   def update(self, step: int, tokens: float) -> dict[str, float]:
     """Call at log points; the first call starts the clock (after compiles)."""
@@ -75,7 +81,7 @@ class Progress:
       self._t0, self._s0, self._tokens = now, step, 0.0
       return {}
     self._tokens += tokens
-    dt = max(now - self._t0, 1e-9)
+    dt = max(now - self._t0 - self._excluded, 1e-9)
     steps_per_sec = (step - self._s0) / dt
     eta = (self.total - step) / steps_per_sec if steps_per_sec > 0 else 0.0
     return {'steps_per_sec': steps_per_sec, 'tokens_per_sec': self._tokens / dt,

@@ -164,6 +164,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         stop = True
         break
     # -- end of epoch (or of the step budget) -------------------------------
+    t_eval = time.perf_counter()
     epoch_done = i == len(batches) - 1
     if epoch_acc:
       writer.write('train_epoch', step, epoch + 1, **summarize(epoch_acc),
@@ -201,6 +202,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                           jax.tree.map(lambda x: x.item(), epoch_acc))
     save_latest({})
     plotting.plot_run(workdir)
+    progress.exclude(time.perf_counter() - t_eval)
 
   # -- final evaluation with the best parameters -----------------------------
   params = state.params
