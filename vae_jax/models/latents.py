@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from vae_jax.distributions.gaussian import DiagGaussianPosterior
+from vae_jax.distributions.vmf import VMFPosterior
 from vae_jax.models.initializers import symmetric_uniform
 
 
@@ -32,8 +33,52 @@ class GaussianLatent(nn.Module):
     return DiagGaussianPosterior(loc=loc, log_var=log_var)
 
 
+class VMFLatent(nn.Module):
+  """von Mises-Fisher posterior on S^{D-1} with a uniform prior.
+
+  mu = Dense(features) / |Dense(features)|. As in Xu and Durrett (2018) the
+  concentration is fixed by default (`kappa`), so the KL is a constant and
+  cannot collapse; with `learn_kappa` it is predicted per example as
+  softplus(Dense(features)) + 1 (Davidson et al. 2018). The decoder receives
+  z on the unit sphere.
+
+  Attributes:
+    latent_dim: D >= 2.
+    kappa: the fixed concentration (ignored with `learn_kappa`).
+    learn_kappa: predict kappa from the features instead.
+    init_scale: U(-s, s) initialisation of the linear maps, as the Gaussian's.
+  """
+  latent_dim: int
+  kappa: float = 50.0
+  learn_kappa: bool = False
+  init_scale: float = 0.01
+
+  @nn.compact
+  def __call__(self, features: jax.Array) -> VMFPosterior:
+    """<float>[B, H] -> posterior with batch [B], event [D]."""
+    if self.latent_dim < 2:
+      raise ValueError(f'the vmf latent needs latent_dim >= 2, got '
+                       f'{self.latent_dim}')
+    if not self.learn_kappa and not self.kappa > 0:
+      raise ValueError(f'the vmf latent needs kappa > 0, got {self.kappa}')
+    init = symmetric_uniform(self.init_scale)
+    direction = nn.Dense(self.latent_dim, use_bias=False, kernel_init=init,
+                         name='mu')(features)
+    norm2 = jnp.sum(jnp.square(direction), axis=-1, keepdims=True)
+    # An all-zero direction (zero features) maps to zero, not NaN.
+    mu = direction * jax.lax.rsqrt(jnp.maximum(
+        norm2, jnp.finfo(direction.dtype).tiny))
+    if self.learn_kappa:
+      kappa = nn.softplus(nn.Dense(1, kernel_init=init, name='kappa')(
+          features))[..., 0] + 1.0
+    else:
+      kappa = jnp.full(features.shape[:-1], self.kappa, features.dtype)
+    return VMFPosterior(mu=mu, kappa=kappa)
+
+
 LATENTS: dict[str, Callable[..., nn.Module]] = {
     'gaussian': GaussianLatent,
+    'vmf': VMFLatent,
 }
 
 
@@ -42,3 +87,78 @@ def make_latent(name: str, latent_dim: int, **kwargs) -> nn.Module:
     raise ValueError(f'unknown latent family {name!r}: choose one of '
                      f'{sorted(LATENTS)}')
   return LATENTS[name](latent_dim=latent_dim, **kwargs)
+
+
+# Discrete families. Their imports sit with the block (not at the top) so
+# that families can be added to this file independently; move them up when
+# convenient.
+import functools  # noqa: E402
+
+from vae_jax.distributions.bernoulli import BernoulliPosterior  # noqa: E402
+from vae_jax.distributions.categorical import (  # noqa: E402
+    GumbelSoftmaxPosterior)
+
+
+class BernoulliLatent(nn.Module):
+  """Linear map to the logits of D independent Bernoulli codes.
+
+  Posterior `BernoulliPosterior`: z in {0, 1}^D, straight-through samples,
+  prior Bernoulli(0.5)^D. Bias-free, like `GaussianLatent`, so q starts at
+  the prior (logits ~ 0).
+  """
+  latent_dim: int
+  init_scale: float = 0.01
+
+  @nn.compact
+  def __call__(self, features: jax.Array) -> BernoulliPosterior:
+    """<float>[B, H] -> posterior with batch [B], event [D]."""
+    logits = nn.Dense(self.latent_dim, use_bias=False,
+                      kernel_init=symmetric_uniform(self.init_scale))(features)
+    return BernoulliPosterior(logits=logits)
+
+
+class CategoricalLatent(nn.Module):
+  """Linear map to the logits of D categorical variables with K classes.
+
+  Posterior `GumbelSoftmaxPosterior` with a uniform prior. Its samples, and
+  so the decoder's z, have D * K features (flattened one-hot codes), not D.
+
+  Attributes:
+    latent_dim: D, the number of categorical variables.
+    num_classes: K.
+    temperature: Gumbel-softmax tau, fixed for now (an annealed value can be
+      passed by replacing the posterior's `temperature`, an array field).
+    hard: straight-through one-hot samples ('gumbel_st', 'categorical_st')
+      instead of relaxed ones ('gumbel').
+    st_gradient: with `hard`, 'gumbel_softmax' (Jang et al.) or 'probs'
+      (Bengio et al.'s straight-through to softmax(logits)).
+    init_scale: U(-s, s) init of the bias-free linear map.
+  """
+  latent_dim: int
+  num_classes: int = 10
+  temperature: float = 1.0
+  hard: bool = False
+  st_gradient: str = 'gumbel_softmax'
+  init_scale: float = 0.01
+
+  @nn.compact
+  def __call__(self, features: jax.Array) -> GumbelSoftmaxPosterior:
+    """<float>[B, H] -> posterior with batch [B], D variables of K classes."""
+    if self.num_classes < 2 or self.temperature <= 0:
+      raise ValueError(
+          f'CategoricalLatent: need num_classes >= 2 and temperature > 0, got '
+          f'num_classes={self.num_classes}, temperature={self.temperature}')
+    logits = nn.Dense(self.latent_dim * self.num_classes, use_bias=False,
+                      kernel_init=symmetric_uniform(self.init_scale))(features)
+    logits = logits.reshape(logits.shape[:-1]
+                            + (self.latent_dim, self.num_classes))
+    return GumbelSoftmaxPosterior(
+        logits=logits, temperature=jnp.asarray(self.temperature, logits.dtype),
+        hard=self.hard, st_gradient=self.st_gradient)
+
+
+LATENTS['bernoulli'] = BernoulliLatent
+LATENTS['gumbel'] = CategoricalLatent
+LATENTS['gumbel_st'] = functools.partial(CategoricalLatent, hard=True)
+LATENTS['categorical_st'] = functools.partial(CategoricalLatent, hard=True,
+                                              st_gradient='probs')
