@@ -77,6 +77,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 50        # sentences per IW batch
   c.eval.num_generate = 10      # prior samples / reconstructions written
   c.eval.max_decode_length = 40
+  c.lock()
+  # Family-specific options are open (the head's constructor rejects a
+  # misspelt one with a TypeError naming it).
+  c.model.latent_kwargs.unlock()
   return c
 
 
