@@ -70,6 +70,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.log_every_steps = 100
   c.train.checkpoint_every_steps = 500  # plus one at every epoch end
   c.train.eval_diagnostics = True        # MI and AU on valid every epoch (VAE)
+  # Data parallelism over all local devices (vae_jax.train.parallel):
+  # 'none' (one device) | 'pmap' | 'shard_map'. batch_size is the global batch
+  # and must be a multiple of the device count; updates equal one device's.
+  c.train.parallel = 'none'
   # -- evaluation ---------------------------------------------------------
   c.eval = ml_collections.ConfigDict()
   c.eval.iw_samples = 500       # K of the importance-weighted NLL

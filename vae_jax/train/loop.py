@@ -23,6 +23,7 @@ from vae_jax.train import evaluation
 from vae_jax.train.checkpoint import Checkpointer
 from vae_jax.train.inputs import Inputs, prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, Progress, log
+from vae_jax.train.parallel import ParallelStep, make_parallel_train_step
 from vae_jax.train.plateau import Plateau
 from vae_jax.train.state import (TrainState, count_params, create_train_state,
                                  get_learning_rate, make_optimizer,
@@ -59,7 +60,8 @@ def init_state(config, model, tx, inputs: Inputs) -> TrainState:
   return create_train_state(model, tx, example, seed=config.seed)
 
 
-def make_train_step(config, model, tx, steps_per_epoch: int):
+def make_train_step(config, model, tx, steps_per_epoch: int) -> ParallelStep:
+  """The train step over `config.train.parallel` (see `vae_jax.train.parallel`)."""
   schedule = (kl_schedule_from_config(config.objective.kl_schedule,
                                       steps_per_epoch)
               if config.model.kind == 'vae' else schedules.constant(0.0))
@@ -67,7 +69,8 @@ def make_train_step(config, model, tx, steps_per_epoch: int):
                            kl_schedule=schedule,
                            kl_mode=config.objective.kl_mode,
                            kl_threshold=config.objective.kl_threshold)
-  return jax.jit(step, donate_argnums=(0,))
+  return make_parallel_train_step(config.train.parallel, step,
+                                  batch_size=config.train.batch_size)
 
 
 def _check_finite(acc, where: str) -> None:
@@ -128,9 +131,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   step = int(state.step)
   stop = meta['done'] or step >= total_steps
 
-  def save_latest(meta_update):
+  def save_latest(meta_update, host_state):
     meta.update(meta_update)
-    latest.save(step, state, meta)
+    latest.save(step, host_state, meta)
 
   while not stop and meta['epoch'] < t.max_epochs:
     epoch = meta['epoch']
@@ -139,6 +142,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     epoch_acc = ({k: jnp.asarray(v) for k, v in meta['epoch_sums'].items()}
                  if meta['epoch_sums'] else None)
     t_epoch = time.time()
+    lr = get_learning_rate(state)  # changes only between epochs
+    # Within the epoch `state` is placed on the devices (replicated); outside
+    # it, it is the one-device state checkpoints hold.
+    state = p_train_step.put_state(state)
     i = meta['batch_in_epoch'] - 1
     for i in range(meta['batch_in_epoch'], len(batches)):
       state, m = p_train_step(state, batches[i])
@@ -150,7 +157,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       if step % t.log_every_steps == 0 or last:
         _check_finite(acc, f'epoch {epoch}, batch {i}')
         summary = summarize(acc)
-        summary['lr'] = get_learning_rate(state)
+        summary['lr'] = lr
         rates = progress.update(step, summary['num_tokens'])
         summary.update(rates)
         writer.write('train', step, epoch + (i + 1) / len(batches), **summary)
@@ -159,11 +166,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       if step % t.checkpoint_every_steps == 0 and not last:
         _check_finite(epoch_acc, f'epoch {epoch}, batch {i}')
         save_latest({'batch_in_epoch': i + 1,
-                     'epoch_sums': jax.tree.map(lambda x: x.item(), epoch_acc)})
+                     'epoch_sums': jax.tree.map(lambda x: x.item(), epoch_acc)},
+                    p_train_step.get_state(state))
       if step >= total_steps:
         stop = True
         break
     # -- end of epoch (or of the step budget) -------------------------------
+    state = p_train_step.get_state(state)
     t_eval = time.perf_counter()
     epoch_done = i == len(batches) - 1
     if epoch_acc:
@@ -200,7 +209,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     meta['done'] = stop or meta['epoch'] >= t.max_epochs
     meta['epoch_sums'] = (None if epoch_done or epoch_acc is None else
                           jax.tree.map(lambda x: x.item(), epoch_acc))
-    save_latest({})
+    save_latest({}, state)
     plotting.plot_run(workdir)
     progress.exclude(time.perf_counter() - t_eval)
 

@@ -18,9 +18,21 @@ from vae_jax.train.state import TrainState
 _NO_BAD_STEP = jnp.iinfo(jnp.int32).max
 
 
-def step_keys(rng: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
-  """Named rng streams of a step, a function of (seed, step) only."""
-  k_drop, k_lat = jax.random.split(jax.random.fold_in(rng, step))
+def step_keys(rng: jax.Array, step: jax.Array, *,
+              axis_name: str | None = None) -> dict[str, jax.Array]:
+  """Named rng streams of a step: a function of (seed, step), and the shard.
+
+  Over a mapped axis of more than one device each shard folds in its index:
+  the key is replicated and a draw covers only the local rows, so without it
+  every shard would reuse shard 0's dropout masks and latent noise for its
+  rows. Shards thus draw independently, but not the numbers one device draws
+  for the whole batch: runs over different device counts agree exactly only
+  where the step draws nothing (one device, mapped or not, draws the same).
+  """
+  key = jax.random.fold_in(rng, step)
+  if axis_name is not None and jax.lax.axis_size(axis_name) > 1:
+    key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+  k_drop, k_lat = jax.random.split(key)
   return {'dropout': k_drop, 'latent': k_lat}
 
 
@@ -48,14 +60,15 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
     (new state, metrics): metric sums, `grad_norm`, `kl_weight`, and
     `first_nonfinite_step` (the step if the loss was not finite, else int max).
   """
-  rngs = step_keys(state.rng, state.step)
+  rngs = step_keys(state.rng, state.step, axis_name=axis_name)
   kl_weight = kl_schedule(state.step)
 
   def objective(params):
     out = model.apply({'params': params}, batch['ids'], batch['length'],
                       deterministic=False, rngs=rngs)
     _, sums = loss_and_metrics(out, batch['length'], kl_weight=kl_weight,
-                               kl_mode=kl_mode, kl_threshold=kl_threshold)
+                               kl_mode=kl_mode, kl_threshold=kl_threshold,
+                               axis_name=axis_name)
     return sums['loss_sum'], sums
 
   grads, sums = jax.grad(objective, has_aux=True)(state.params)
