@@ -55,8 +55,7 @@ def main(argv):
   print(f'== {"prior" if is_vae else "LM"} samples '
         f'({"greedy" if greedy else "sampled"}), step {step} ==')
   for s in generation.prior_samples(params, model, vocab, key, num=FLAGS.num,
-                                    max_length=FLAGS.max_length, greedy=greedy,
-                                    latent_dim=config.model.latent_dim):
+                                    max_length=FLAGS.max_length, greedy=greedy):
     print(s)
 
   def as_batch(sentences):

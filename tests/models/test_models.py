@@ -81,3 +81,24 @@ def test_word_dropout_rate_and_protected_ids():
   assert abs(frac - 0.3) < 0.01           # 10k draws: std 0.0046
   assert (word_dropout(jax.random.key(0), ids, rate=1.0, unk_id=3,
                        protected_ids=(0, 1))[:, 1:6] == 3).all()
+
+
+@pytest.mark.parametrize('latent,width,check', [
+    ('gaussian', 3, lambda z: np.isfinite(z).all()),
+    ('vmf', 3, lambda z: np.allclose(np.linalg.norm(z, axis=-1), 1.0, atol=1e-5)),
+    ('bernoulli', 3, lambda z: set(np.unique(z)) <= {0.0, 1.0}),
+    ('gumbel_st', 30, lambda z: np.allclose(z.reshape(-1, 3, 10).sum(-1), 1.0)),
+])
+def test_prior_samples_lie_in_each_family_support(latent, width, check):
+  model = build_model(dict(CFG, latent=latent), V)
+  ids = jnp.array([[1, 5, 6, 2, 0]])
+  length = jnp.array([3])
+  variables = _init(model, ids, length)
+  z = np.asarray(model.apply(variables, jax.random.key(0), 64,
+                             method=type(model).prior_sample))
+  assert z.shape == (64, width)
+  assert check(z)
+  # and the decoder accepts them
+  ll = model.apply(variables, jnp.asarray(z)[:, None, :], ids, length,
+                   method=type(model).log_likelihood)
+  assert np.isfinite(np.asarray(ll)).all()

@@ -13,12 +13,13 @@ def ids_to_text(vocab, ids) -> list[str]:
 
 
 def prior_samples(params, model, vocab, key, *, num: int, max_length: int,
-                  greedy: bool, latent_dim: int | None = None):
+                  greedy: bool):
   """Sentences from p(z) p(x|z) (or from the LM when the model has no z)."""
   k_z, k_dec = jax.random.split(key)
   z = None
   if isinstance(model, SentenceVAE):
-    z = jax.random.normal(k_z, (num, latent_dim))
+    z = model.apply({'params': params}, k_z, num,
+                    method=SentenceVAE.prior_sample)
   ids = decode(params, model, z, k_dec, batch=num, max_length=max_length,
                bos_id=vocab.bos_id, eos_id=vocab.eos_id, pad_id=vocab.pad_id,
                greedy=greedy)
@@ -47,14 +48,12 @@ def write_samples(path: str, model, params, inputs, config, *, seed: int) -> Non
   key = jax.random.key(seed + 7)
   lines = []
   is_vae = isinstance(model, SentenceVAE)
-  latent_dim = config.model.latent_dim
   for greedy in (True, False):
     title = 'greedy' if greedy else 'sampled'
-    src = 'prior z ~ N(0, I)' if is_vae else 'language model'
+    src = f'prior z ~ p(z) ({config.model.latent})' if is_vae else 'language model'
     lines.append(f'== {src}, {title} decoding ==')
     lines += prior_samples(params, model, vocab, jax.random.fold_in(key, greedy),
-                           num=n, max_length=max_len, greedy=greedy,
-                           latent_dim=latent_dim)
+                           num=n, max_length=max_len, greedy=greedy)
     lines.append('')
   if is_vae:
     batch = inputs.batchers['test'].epoch(0, 0, shuffle=False)[0]

@@ -5,14 +5,17 @@ Each head returns a pytree implementing
 diagnostics only use that interface. New families register in `LATENTS`.
 """
 
+import functools
 from typing import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vae_jax.distributions.bernoulli import BernoulliPosterior
+from vae_jax.distributions.categorical import GumbelSoftmaxPosterior
 from vae_jax.distributions.gaussian import DiagGaussianPosterior
-from vae_jax.distributions.vmf import VMFPosterior
+from vae_jax.distributions.vmf import VMFPosterior, uniform_sphere_sample
 from vae_jax.models.initializers import symmetric_uniform
 
 
@@ -23,6 +26,10 @@ class GaussianLatent(nn.Module):
   """
   latent_dim: int
   init_scale: float = 0.01
+
+  def prior_sample(self, key: jax.Array, num: int) -> jax.Array:
+    """z ~ N(0, I): <float>[num, D]."""
+    return jax.random.normal(key, (num, self.latent_dim))
 
   @nn.compact
   def __call__(self, features: jax.Array) -> DiagGaussianPosterior:
@@ -52,6 +59,10 @@ class VMFLatent(nn.Module):
   kappa: float = 50.0
   learn_kappa: bool = False
   init_scale: float = 0.01
+
+  def prior_sample(self, key: jax.Array, num: int) -> jax.Array:
+    """z ~ Uniform(S^{D-1}): <float>[num, D]."""
+    return uniform_sphere_sample(key, (num,), self.latent_dim)
 
   @nn.compact
   def __call__(self, features: jax.Array) -> VMFPosterior:
@@ -89,14 +100,7 @@ def make_latent(name: str, latent_dim: int, **kwargs) -> nn.Module:
   return LATENTS[name](latent_dim=latent_dim, **kwargs)
 
 
-# Discrete families. Their imports sit with the block (not at the top) so
-# that families can be added to this file independently; move them up when
-# convenient.
-import functools  # noqa: E402
-
-from vae_jax.distributions.bernoulli import BernoulliPosterior  # noqa: E402
-from vae_jax.distributions.categorical import (  # noqa: E402
-    GumbelSoftmaxPosterior)
+# Discrete families.
 
 
 class BernoulliLatent(nn.Module):
@@ -108,6 +112,11 @@ class BernoulliLatent(nn.Module):
   """
   latent_dim: int
   init_scale: float = 0.01
+
+  def prior_sample(self, key: jax.Array, num: int) -> jax.Array:
+    """z ~ Bernoulli(0.5)^D: <float>[num, D] of zeros and ones."""
+    return jax.random.bernoulli(key, 0.5, (num, self.latent_dim)).astype(
+        jnp.float32)
 
   @nn.compact
   def __call__(self, features: jax.Array) -> BernoulliPosterior:
@@ -140,6 +149,12 @@ class CategoricalLatent(nn.Module):
   hard: bool = False
   st_gradient: str = 'gumbel_softmax'
   init_scale: float = 0.01
+
+  def prior_sample(self, key: jax.Array, num: int) -> jax.Array:
+    """Uniform one-hot codes, flattened: <float>[num, D * K]."""
+    codes = jax.random.randint(key, (num, self.latent_dim), 0,
+                               self.num_classes)
+    return jax.nn.one_hot(codes, self.num_classes).reshape(num, -1)
 
   @nn.compact
   def __call__(self, features: jax.Array) -> GumbelSoftmaxPosterior:

@@ -56,6 +56,10 @@ class SentenceVAE(nn.Module):
     return {'rec': rec, 'kl': posterior.kl(),
             'kl_per_dim': posterior.kl_per_dim()}
 
+  def prior_sample(self, key: jax.Array, num: int) -> jax.Array:
+    """z ~ p(z) in the decoder's input format, <float>[num, D_z]."""
+    return self.latent.prior_sample(key, num)
+
   def step(self, token, state, z):
     return self.decoder.step(token, state, z)
 
