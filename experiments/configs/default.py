@@ -88,6 +88,21 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
+def apply_arg(c: ml_collections.ConfigDict,
+              arg: str | None) -> ml_collections.ConfigDict:
+  """Applies a config argument (`--config=file.py:ARG`): only 'smoke' is known.
+
+  'smoke' shrinks the run to seconds and trains on the generated corpus, so
+  a smoke run needs no data files.
+  """
+  if arg == 'smoke':
+    smoke(c)
+    c.data.corpus = 'synthetic'
+  elif arg:
+    raise ValueError(f'unknown config argument {arg!r} (known: smoke)')
+  return c
+
+
 def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrinks any config to a seconds-long run (tests, quick checks)."""
   c.data.synthetic_train = 256

@@ -16,9 +16,4 @@ def get_config(arg: str | None = None):
   c = default.get_config()
   c.data.corpus = 'ptb'
   c.model.kind = 'lm'
-  if arg == 'smoke':
-    default.smoke(c)
-    c.data.corpus = 'synthetic'
-  elif arg:
-    raise ValueError(f'unknown config argument {arg!r} (known: smoke)')
-  return c
+  return default.apply_arg(c, arg)

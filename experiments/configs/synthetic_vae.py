@@ -36,8 +36,4 @@ def get_config(arg: str | None = None):
   c.train.decay_min_epoch = 1000    # Adam: no plateau halving in this short run
   c.train.log_every_steps = 50
   c.eval.iw_samples = 100
-  if arg == 'smoke':
-    default.smoke(c)
-  elif arg:
-    raise ValueError(f'unknown config argument {arg!r} (known: smoke)')
-  return c
+  return default.apply_arg(c, arg)
