@@ -57,7 +57,9 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 flags.DEFINE_list('models', ['lm', 'vae'], 'Models to benchmark: lm, vae.')
 flags.DEFINE_integer('steps', 100, 'Timed training steps per model (after '
-                     'one compiling call per bucket shape).')
+                     'one compiling call per bucket shape); 0 skips '
+                     'training (the evaluations then use initial '
+                     'parameters: the same speed).')
 flags.DEFINE_integer('iw_samples', 500, 'K of the importance-weighted NLL; '
                      '0 skips it.')
 flags.DEFINE_integer('iw_sentences', 0, 'Time IW-NLL on about this many test '
@@ -212,7 +214,7 @@ def _spread(batches, sentences: int, batch_size: int):
   want = max(1, -(-sentences // batch_size))
   if want >= len(batches):
     return list(batches)
-  idx = sorted({int(i * len(batches) / want) for i in range(want)})
+  idx = sorted({int((i + 0.5) * len(batches) / want) for i in range(want)})
   return [batches[i] for i in idx]
 
 
@@ -252,38 +254,39 @@ def run_model(kind: str) -> dict:
          'train_padding_fraction': train_b.padding_fraction,
          'flops_per_token_forward': fl['forward']}
 
-  # Compile: the first call of every bucket shape of the epoch.
-  first_of_shape = {}
-  for b in batches:
-    first_of_shape.setdefault(b['ids'].shape, b)
-  acc = None
-  with compiles.measure(res, 'train_compile_s'), CpuMeter() as m:
-    for b in first_of_shape.values():
-      state, metrics = step(state, b)
-      acc = merge_metrics_jit(acc, metrics) if acc is not None else metrics
-    jax.block_until_ready((state, acc))
-  res['train_first_calls_s'] = m.seconds
-  res['train_shapes'] = len(first_of_shape)
+  if FLAGS.steps:
+    # Compile: the first call of every bucket shape of the epoch.
+    first_of_shape = {}
+    for b in batches:
+      first_of_shape.setdefault(b['ids'].shape, b)
+    acc = None
+    with compiles.measure(res, 'train_compile_s'), CpuMeter() as m:
+      for b in first_of_shape.values():
+        state, metrics = step(state, b)
+        acc = merge_metrics_jit(acc, metrics) if acc is not None else metrics
+      jax.block_until_ready((state, acc))
+    res['train_first_calls_s'] = m.seconds
+    res['train_shapes'] = len(first_of_shape)
 
-  # Throughput over the epoch's batches, in training order.
-  timed = [batches[i % len(batches)] for i in range(FLAGS.steps)]
-  tokens = float(sum(int(np.sum(b['length'])) for b in timed))
-  slots = float(sum(b['ids'].shape[0] * (b['ids'].shape[1] - 1)
-                    for b in timed))
-  with CpuMeter() as m:
-    for b in timed:
-      state, metrics = step(state, b)
-      acc = merge_metrics_jit(acc, metrics)
-    jax.block_until_ready((state, acc))
-  res.update(
-      train_steps=len(timed), train_seconds=m.seconds,
-      train_others_cores=m.others,
-      train_step_ms=1e3 * m.seconds / len(timed),
-      tokens_per_s=tokens / m.seconds,
-      useful_gflops=tokens * fl['train'] / m.seconds / 1e9,
-      executed_gflops=slots * fl['train'] / m.seconds / 1e9,
-      train_loss_per_sentence=float(acc['loss_sum'] / acc['num_sentences']),
-      peak_rss_train_mib=peak_rss_mib())
+    # Throughput over the epoch's batches, in training order.
+    timed = [batches[i % len(batches)] for i in range(FLAGS.steps)]
+    tokens = float(sum(int(np.sum(b['length'])) for b in timed))
+    slots = float(sum(b['ids'].shape[0] * (b['ids'].shape[1] - 1)
+                      for b in timed))
+    with CpuMeter() as m:
+      for b in timed:
+        state, metrics = step(state, b)
+        acc = merge_metrics_jit(acc, metrics)
+      jax.block_until_ready((state, acc))
+    res.update(
+        train_steps=len(timed), train_seconds=m.seconds,
+        train_others_cores=m.others,
+        train_step_ms=1e3 * m.seconds / len(timed),
+        tokens_per_s=tokens / m.seconds,
+        useful_gflops=tokens * fl['train'] / m.seconds / 1e9,
+        executed_gflops=slots * fl['train'] / m.seconds / 1e9,
+        train_loss_per_sentence=float(acc['loss_sum'] / acc['num_sentences']),
+        peak_rss_train_mib=peak_rss_mib())
 
   if kind == 'vae':
     params = state.params
@@ -329,32 +332,29 @@ def _time_iw(config, model, params, test, compiles) -> dict:
       chunk_size=chunk)
   subset = (batches if not FLAGS.iw_sentences else
             _spread(batches, FLAGS.iw_sentences, bs))
+  shapes = lambda bb: {b['ids'].shape for b in bb}
+  with compiles.measure(res, 'iw_compile_s'), CpuMeter() as m:
+    out = run(subset)
+  run_s = m.seconds - res['iw_compile_s']
   if len(subset) == len(batches):
-    with compiles.measure(res, 'iw_compile_s'), CpuMeter() as m:
-      out = run(batches)
-    res.update(iw_mode='whole test set', iw_total_s=m.seconds,
-               iw_run_s=m.seconds - res['iw_compile_s'],
-               iw_timed_sentences=out['num_sentences'])
+    res.update(iw_mode='whole test set', iw_run_s=run_s)
   else:
-    first_of_shape = {}
-    for b in batches:
-      first_of_shape.setdefault(b['ids'].shape, b)
-    with compiles.measure(res, 'iw_compile_s'), CpuMeter() as m:
-      run(list(first_of_shape.values()))
-    res['iw_warmup_s'] = m.seconds
-    with CpuMeter() as m:
-      out = run(subset)
-    scale = positions(batches) / positions(subset)
+    # Execution scales with the padded positions computed; compilation
+    # with the number of distinct shapes.
+    res['iw_compile_s'] *= len(shapes(batches)) / len(shapes(subset))
     res.update(iw_mode=(f'{out["num_sentences"]} of {iw_b.num_sequences} '
-                        f'sentences ({len(subset)} of {len(batches)} '
-                        'batches), extrapolated by padded positions'),
-               iw_subset_s=m.seconds, iw_run_s=m.seconds * scale,
-               iw_timed_sentences=out['num_sentences'])
-    res['iw_total_s'] = res['iw_run_s'] + res['iw_compile_s']
+                        f'sentences ({len(subset)} of {len(batches)} batches, '
+                        f'{len(shapes(subset))} of {len(shapes(batches))} '
+                        'shapes) timed; run time extrapolated by padded '
+                        'positions (by real tokens: iw_run_s_by_tokens), '
+                        'compile time by shapes'),
+               iw_subset_s=m.seconds,
+               iw_run_s=run_s * positions(batches) / positions(subset),
+               iw_run_s_by_tokens=run_s * iw_b.num_tokens / out['num_tokens'])
+  res['iw_total_s'] = res['iw_run_s'] + res['iw_compile_s']
+  res['iw_timed_sentences'] = out['num_sentences']
   res.update(iw_others_cores=m.others, iw_nll_timed=out['iw_nll'],
-             iw_useful_gflops=(out['num_tokens'] * fl / m.seconds / 1e9
-                               if res['iw_mode'] != 'whole test set' else
-                               out['num_tokens'] * fl / res['iw_run_s'] / 1e9))
+             iw_useful_gflops=out['num_tokens'] * fl / max(run_s, 1e-9) / 1e9)
   return res
 
 
@@ -379,21 +379,27 @@ def markdown_table(results: dict) -> str:
   ceiling = results['matmul_ceiling_gflops']
   rows = ['| model | tokens/s | step ms | GFLOP/s useful (executed) | '
           '% of matmul ceiling | compile s (shapes) | peak RSS MiB train / '
-          'all | IW-NLL K s | MI+AU s cold / warm | others (cores) |',
+          'all | IW-NLL s | MI+AU s cold / warm | others (cores) |',
           '|---|---|---|---|---|---|---|---|---|---|']
   for r in results['models']:
-    iw = (f"{r['iw_total_s']:.0f} (K={r['iw_samples']}; "
-          f"compile {r['iw_compile_s']:.1f})" if 'iw_total_s' in r else '-')
+    g = r.get
+    iw = (f"{r['iw_total_s']:.0f} (K={r['iw_samples']}; compile "
+          f"{r['iw_compile_s']:.0f}; {r['iw_useful_gflops']:.0f} GFLOP/s)"
+          if 'iw_total_s' in r else '-')
     mi = (f"{r['mi_au_cold_s']:.1f} / {r['mi_au_warm_s']:.1f}"
           if 'mi_au_cold_s' in r else '-')
+    trained = 'tokens_per_s' in r
+    others = [x for x in (g('train_others_cores'), g('iw_others_cores'),
+                          g('mi_au_others_cores')) if x is not None]
     rows.append(
-        f"| {r['model']} | {r['tokens_per_s']:.0f} | "
-        f"{r['train_step_ms']:.0f} | {r['useful_gflops']:.0f} "
-        f"({r['executed_gflops']:.0f}) | "
-        f"{100 * r['useful_gflops'] / ceiling:.0f} % | "
-        f"{r['train_compile_s']:.1f} ({r['train_shapes']}) | "
-        f"{r['peak_rss_train_mib']:.0f} / {r['peak_rss_all_mib']:.0f} | "
-        f"{iw} | {mi} | {_fmt(r['train_others_cores'], '.2f')} |")
+        f"| {r['model']} | {_fmt(g('tokens_per_s'))} | "
+        f"{_fmt(g('train_step_ms'))} | "
+        + (f"{r['useful_gflops']:.0f} ({r['executed_gflops']:.0f}) | "
+           f"{100 * r['useful_gflops'] / ceiling:.0f} % | "
+           f"{r['train_compile_s']:.1f} ({r['train_shapes']}) | "
+           if trained else '- | - | - | ')
+        + f"{_fmt(g('peak_rss_train_mib'))} / {r['peak_rss_all_mib']:.0f} | "
+        f"{iw} | {mi} | {max(others) if others else 0:.2f} |")
   return '\n'.join(rows)
 
 

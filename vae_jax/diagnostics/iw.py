@@ -37,6 +37,8 @@ def importance_weighted_nll(log_px_z_fn: Callable[[jax.Array], jax.Array],
     <float>[B]: the IW-NLL per example, in nats (>= -log p(x) in
     expectation; divide the sum by the token count for a per-word bound).
   """
+  # A chunk larger than K would only score padding samples.
+  chunk_size = max(1, min(chunk_size, num_samples))
   num_chunks = -(-num_samples // chunk_size)
   padded = num_chunks * chunk_size
   keys = jax.random.split(key, num_samples)

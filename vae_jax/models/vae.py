@@ -28,6 +28,10 @@ class SentenceVAE(nn.Module):
                      deterministic: bool = True) -> jax.Array:
     """log p(x | z) for z <float>[..., B, D]; leading sample axes allowed.
 
+    Deterministically (evaluation), the samples share the decoder's
+    z-independent work (`Decoder.score_samples`); with dropout each sample
+    is a separate row.
+
     Returns:
       <float>[..., B].
     """
@@ -36,6 +40,10 @@ class SentenceVAE(nn.Module):
     for d in lead:
       n *= d
     b = ids.shape[0]
+    if deterministic:
+      ll = self.decoder.score_samples(ids, length,
+                                      z.reshape((n, b, z.shape[-1])))
+      return ll.reshape(lead + (b,))
     flat_z = z.reshape((n * b, z.shape[-1]))
     flat_ids = jnp.broadcast_to(ids, (n,) + ids.shape).reshape(n * b, -1)
     flat_len = jnp.broadcast_to(length, (n, b)).reshape(n * b)
