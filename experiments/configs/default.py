@@ -53,6 +53,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.objective.kl_schedule.start = 0.1    # He et al.: 0.1 -> 1 over 10 epochs
   c.objective.kl_schedule.end = 1.0
   c.objective.kl_schedule.warmup_epochs = 10.0  # converted to steps by the loop
+  # Gumbel-softmax tau per step for the relaxed heads ('gumbel', 'gumbel_st'),
+  # e.g. name='exponential_decay', start=1.0, end=0.5, decay_rate=1e-4 (Jang
+  # et al.); 'none': the fixed model.latent_kwargs.temperature. Open block.
+  c.objective.temperature_schedule = ml_collections.ConfigDict()
+  c.objective.temperature_schedule.name = 'none'
   # -- training -----------------------------------------------------------
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 32
@@ -85,6 +90,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Family-specific options are open (the head's constructor rejects a
   # misspelt one with a TypeError naming it).
   c.model.latent_kwargs.unlock()
+  c.objective.temperature_schedule.unlock()
   return c
 
 

@@ -9,7 +9,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from vae_jax.distributions.base import Posterior
+from vae_jax.distributions.base import Posterior, exact_density
 
 
 def importance_weighted_nll(log_px_z_fn: Callable[[jax.Array], jax.Array],
@@ -33,10 +33,18 @@ def importance_weighted_nll(log_px_z_fn: Callable[[jax.Array], jax.Array],
     num_samples: K (Burda et al. and He et al. report K = 5000 for text).
     chunk_size: samples per decoder call.
 
+  Discrete latents: the proposal is the discrete q(z | x) and the prior the
+  discrete p(z), with the exact probabilities of hard codes (Bernoulli and
+  straight-through categorical samples are hard already). A relaxed
+  Gumbel-softmax posterior is evaluated with hard codes too
+  (`base.exact_density`): the bound is then on the discrete model whose
+  relaxation was trained, not on a Concrete-density model.
+
   Returns:
     <float>[B]: the IW-NLL per example, in nats (>= -log p(x) in
     expectation; divide the sum by the token count for a per-word bound).
   """
+  posterior = exact_density(posterior)
   # A chunk larger than K would only score padding samples.
   chunk_size = max(1, min(chunk_size, num_samples))
   num_chunks = -(-num_samples // chunk_size)

@@ -40,3 +40,18 @@ class Posterior(Protocol):
 
   def mean(self) -> jax.Array:
     """The posterior mean (or mode for discrete codes), <float>[B, D]."""
+
+
+def exact_density(posterior):
+  """The posterior whose samples have exactly the density `log_prob` gives.
+
+  A relaxed Gumbel-softmax posterior (`hard=False`) scores a relaxed sample
+  by the probability of its hard code, so p(x | relaxed z) p(c) / q(c) is
+  not an importance weight of any model. Evaluation (the IW-NLL, the
+  evaluation ELBO) therefore scores the discrete model the relaxation
+  approximates: the same logits with hard one-hot samples. Families whose
+  samples already have the density of `log_prob` (Gaussian, vMF,
+  Bernoulli, straight-through categorical) are returned unchanged.
+  """
+  discrete = getattr(posterior, 'discrete', None)
+  return posterior if discrete is None else discrete()

@@ -215,6 +215,14 @@ class GumbelSoftmaxPosterior:
                                 hard=self.hard, num_samples=num_samples)
     return self._flatten(z)
 
+  def discrete(self) -> 'GumbelSoftmaxPosterior':
+    """The discrete model's posterior: same logits, exactly one-hot samples.
+
+    Hard samples are Gumbel-max draws of Categorical(softmax(logits)), so
+    `log_prob` is their exact density (see `base.exact_density`).
+    """
+    return self if self.hard else self.replace(hard=True)
+
   def log_prob(self, z: jax.Array) -> jax.Array:
     """log q(argmax code of z | x) for z <float>[..., B, D * K]: [..., B]."""
     return categorical_log_prob(self._unflatten(z), self.logits)

@@ -135,8 +135,9 @@ class CategoricalLatent(nn.Module):
   Attributes:
     latent_dim: D, the number of categorical variables.
     num_classes: K.
-    temperature: Gumbel-softmax tau, fixed for now (an annealed value can be
-      passed by replacing the posterior's `temperature`, an array field).
+    temperature: Gumbel-softmax tau when `__call__` is given none; the
+      training loop passes an annealed tau (`objective.temperature_schedule`)
+      as a traced scalar, so it changes without recompiling.
     hard: straight-through one-hot samples ('gumbel_st', 'categorical_st')
       instead of relaxed ones ('gumbel').
     st_gradient: with `hard`, 'gumbel_softmax' (Jang et al.) or 'probs'
@@ -157,8 +158,16 @@ class CategoricalLatent(nn.Module):
     return jax.nn.one_hot(codes, self.num_classes).reshape(num, -1)
 
   @nn.compact
-  def __call__(self, features: jax.Array) -> GumbelSoftmaxPosterior:
-    """<float>[B, H] -> posterior with batch [B], D variables of K classes."""
+  def __call__(self, features: jax.Array, *,
+               temperature: jax.Array | None = None) -> GumbelSoftmaxPosterior:
+    """<float>[B, H] -> posterior with batch [B], D variables of K classes.
+
+    Args:
+      features: <float>[B, H].
+      temperature: <float>[] tau for this call (traced; must be > 0), or
+        None for the fixed `self.temperature`. Sown as
+        ('intermediates', 'temperature') when that collection is mutable.
+    """
     if self.num_classes < 2 or self.temperature <= 0:
       raise ValueError(
           f'CategoricalLatent: need num_classes >= 2 and temperature > 0, got '
@@ -167,8 +176,11 @@ class CategoricalLatent(nn.Module):
                       kernel_init=symmetric_uniform(self.init_scale))(features)
     logits = logits.reshape(logits.shape[:-1]
                             + (self.latent_dim, self.num_classes))
+    tau = jnp.asarray(self.temperature if temperature is None else temperature,
+                      logits.dtype)
+    self.sow('intermediates', 'temperature', tau)
     return GumbelSoftmaxPosterior(
-        logits=logits, temperature=jnp.asarray(self.temperature, logits.dtype),
+        logits=logits, temperature=tau,
         hard=self.hard, st_gradient=self.st_gradient)
 
 

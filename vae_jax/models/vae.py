@@ -4,6 +4,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vae_jax.distributions.base import exact_density
 from vae_jax.models.decoder import Decoder
 from vae_jax.models.encoder import Encoder
 
@@ -20,9 +21,20 @@ class SentenceVAE(nn.Module):
   latent: nn.Module
   decoder: Decoder
 
-  def encode(self, ids: jax.Array, length: jax.Array):
-    """The posterior q(z | x) for a batch: batch shape [B]."""
-    return self.latent(self.encoder(ids, length))
+  def encode(self, ids: jax.Array, length: jax.Array, *,
+             temperature: jax.Array | None = None):
+    """The posterior q(z | x) for a batch: batch shape [B].
+
+    Args:
+      ids, length: the batch.
+      temperature: <float>[] Gumbel-softmax tau for a relaxed head ('gumbel',
+        'gumbel_st'), traced so an annealed value does not recompile; None
+        uses the head's configured `temperature`. Other heads take none.
+    """
+    features = self.encoder(ids, length)
+    if temperature is None:
+      return self.latent(features)
+    return self.latent(features, temperature=temperature)
 
   def log_likelihood(self, z: jax.Array, ids: jax.Array, length: jax.Array, *,
                      deterministic: bool = True) -> jax.Array:
@@ -51,14 +63,27 @@ class SentenceVAE(nn.Module):
     return ll.reshape(lead + (b,))
 
   def __call__(self, ids: jax.Array, length: jax.Array, *,
-               deterministic: bool = True) -> dict[str, jax.Array]:
+               deterministic: bool = True,
+               temperature: jax.Array | None = None) -> dict[str, jax.Array]:
     """Per-example ELBO terms with one posterior sample (rng stream 'latent').
+
+    In evaluation (`deterministic`), a relaxed head is scored as the discrete
+    model it relaxes: the sample is the hard code
+    (`distributions.base.exact_density`), so rec + KL is the -ELBO of the
+    discrete model, the same model the IW-NLL bounds.
+
+    Args:
+      ids, length: the batch.
+      deterministic: no dropout (evaluation).
+      temperature: see `encode` (the training loop passes the annealed tau).
 
     Returns:
       {'rec': <float>[B] -log p(x|z), 'kl': <float>[B] KL(q||p),
        'kl_per_dim': <float>[B, D]}.
     """
-    posterior = self.encode(ids, length)
+    posterior = self.encode(ids, length, temperature=temperature)
+    if deterministic:
+      posterior = exact_density(posterior)
     z = posterior.sample(self.make_rng('latent'), 1)[0]
     rec = -self.decoder(ids, length, z, deterministic=deterministic)
     return {'rec': rec, 'kl': posterior.kl(),

@@ -44,6 +44,27 @@ def kl_schedule_from_config(sched_cfg, steps_per_epoch: int):
   return schedules.make_schedule(d)
 
 
+RELAXED_LATENTS = ('gumbel', 'gumbel_st')
+
+
+def temperature_schedule_from_config(config, steps_per_epoch: int):
+  """The Gumbel-softmax tau schedule, or None (`objective.temperature_schedule`
+  name 'none': the head's fixed `latent_kwargs.temperature`).
+
+  `*_epochs` keys are converted to steps like the KL schedule's. Only the
+  relaxed heads use a temperature; a schedule for another is an error.
+  """
+  d = dict(config.objective.get('temperature_schedule', {}) or {})
+  if d.get('name', 'none') == 'none':
+    return None
+  if config.model.kind != 'vae' or config.model.latent not in RELAXED_LATENTS:
+    raise ValueError(
+        f'config objective.temperature_schedule={d} is set but model.latent='
+        f'{config.model.latent!r} has no temperature: use one of '
+        f'{RELAXED_LATENTS}, or name=\'none\'')
+  return kl_schedule_from_config(d, steps_per_epoch)
+
+
 def build_everything(config, inputs: Inputs):
   model = build_model(config.model, len(inputs.vocab),
                       unk_id=inputs.vocab.unk_id, pad_id=inputs.vocab.pad_id,
@@ -68,7 +89,9 @@ def make_train_step(config, model, tx, steps_per_epoch: int) -> ParallelStep:
   step = functools.partial(train_step, model=model, tx=tx,
                            kl_schedule=schedule,
                            kl_mode=config.objective.kl_mode,
-                           kl_threshold=config.objective.kl_threshold)
+                           kl_threshold=config.objective.kl_threshold,
+                           temperature_schedule=temperature_schedule_from_config(
+                               config, steps_per_epoch))
   return make_parallel_train_step(config.train.parallel, step,
                                   batch_size=config.train.batch_size)
 

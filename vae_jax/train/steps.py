@@ -40,6 +40,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
                tx: optax.GradientTransformation,
                kl_schedule: Callable[[jax.Array], jax.Array],
                kl_mode: str = 'standard', kl_threshold: float = 0.0,
+               temperature_schedule: Callable[[jax.Array], jax.Array] | None = None,
                axis_name: str | None = None) -> tuple[TrainState, dict[str, Any]]:
   """One SGD/Adam update on a batch.
 
@@ -54,6 +55,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
     tx: the optimizer `state.opt_state` belongs to.
     kl_schedule: step -> KL weight beta (traced).
     kl_mode, kl_threshold: see `vae_jax.train.losses`.
+    temperature_schedule: step -> Gumbel-softmax tau, passed to the model as
+      a traced scalar (no recompilation as it changes); None: the head's own.
     axis_name: mapped device axis to reduce over, if any.
 
   Returns:
@@ -62,10 +65,13 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
   """
   rngs = step_keys(state.rng, state.step, axis_name=axis_name)
   kl_weight = kl_schedule(state.step)
+  extra = {}
+  if temperature_schedule is not None:
+    extra['temperature'] = temperature_schedule(state.step)
 
   def objective(params):
     out = model.apply({'params': params}, batch['ids'], batch['length'],
-                      deterministic=False, rngs=rngs)
+                      deterministic=False, rngs=rngs, **extra)
     _, sums = loss_and_metrics(out, batch['length'], kl_weight=kl_weight,
                                kl_mode=kl_mode, kl_threshold=kl_threshold,
                                axis_name=axis_name)
@@ -88,6 +94,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
       kl_weight=jnp.asarray(kl_weight, jnp.float32),
       param_norm=optax.tree.norm(params),
       first_nonfinite_step=jnp.where(finite, _NO_BAD_STEP, state.step))
+  if 'temperature' in extra:
+    metrics['temperature'] = jnp.asarray(extra['temperature'], jnp.float32)
   new_state = state.replace(step=state.step + 1, params=params,
                             opt_state=opt_state)
   return new_state, metrics
@@ -146,7 +154,7 @@ def summarize(sums: dict[str, Any]) -> dict[str, float]:
   }
   if 'num_steps' in s:
     out['grad_norm'] = s['grad_norm_sum'] / max(s['num_steps'], 1.0)
-  for k in ('kl_weight', 'param_norm', 'mi_sum'):
+  for k in ('kl_weight', 'param_norm', 'mi_sum', 'temperature'):
     if k in s and k != 'mi_sum':
       out[k] = s[k]
   return out
