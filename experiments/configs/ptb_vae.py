@@ -17,3 +17,21 @@ def get_config(arg: str | None = None):
   c.data.corpus = 'ptb'
   c.model.kind = 'vae'
   return default.apply_arg(c, arg)
+
+
+# The discrete rows (ptb_vae_bernoulli.py, ptb_vae_gumbel.py, ...): 32 bits,
+# or 32 categorical variables of 10 classes; tau annealed as Jang et al.
+# (2017), max(0.5, exp(-r t)) with r = 1e-4, for the heads that use one.
+DISCRETE_CLASSES = 10
+TEMPERATURE_SCHEDULE = {'name': 'exponential_decay', 'start': 1.0, 'end': 0.5,
+                        'decay_rate': 1e-4}
+
+
+def discrete_latent(c, latent: str):
+  """`c` (a ptb_vae config, maybe ':smoke'-shrunk) with a discrete latent."""
+  c.model.latent = latent
+  if latent != 'bernoulli':
+    c.model.latent_kwargs.num_classes = DISCRETE_CLASSES
+  if latent in ('gumbel', 'gumbel_st'):
+    c.objective.temperature_schedule.update(TEMPERATURE_SCHEDULE)
+  return c

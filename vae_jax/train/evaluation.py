@@ -64,16 +64,22 @@ def evaluate_split(params, model, batcher: BucketedBatcher, rng: jax.Array, *,
 
 
 def encode_split(params, model, batcher: BucketedBatcher):
-  """Posteriors of every real sentence, batch axis in sentence-index order."""
+  """Posteriors of every real sentence, batch axis in sentence-index order.
+
+  Scalar leaves (a Gumbel-softmax posterior's temperature) have no batch
+  axis: they are kept as they are.
+  """
   parts, order = [], []
   for batch in batcher.epoch(0, 0, shuffle=False):
     post = _encode_batch(params, batch['ids'], batch['length'], model=model)
     real = np.asarray(batch['index']) >= 0
-    parts.append(jax.tree.map(lambda x: np.asarray(x)[real], post))
+    parts.append(jax.tree.map(
+        lambda x: np.asarray(x)[real] if np.ndim(x) else np.asarray(x), post))
     order.append(np.asarray(batch['index'])[real])
   order = np.argsort(np.concatenate(order))
-  return jax.tree.map(lambda *xs: jnp.asarray(np.concatenate(xs)[order]),
-                      *parts)
+  return jax.tree.map(
+      lambda *xs: jnp.asarray(np.concatenate(xs)[order] if np.ndim(xs[0])
+                              else xs[0]), *parts)
 
 
 def latent_diagnostics(posterior, key: jax.Array) -> dict[str, float]:
