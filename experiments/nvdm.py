@@ -1,7 +1,7 @@
 r"""NVDM (Miao et al. 2016) on bag-of-words Yahoo Answers documents.
 
-Trains on the documents of `val.txt` (all but the last --heldout, which
-choose the best epoch), evaluates on `test.txt`, and writes to --workdir:
+Trains on the documents of `val.txt` (all but --heldout drawn at random,
+which choose the best epoch), evaluates on `test.txt`, and writes to --workdir:
 vocab.txt, metrics.jsonl, plots/, final.json (test document perplexity from
 the ELBO and from the IW bound) and topics.txt (the top words of the first
 latent dimensions: the largest entries of each row of the decoder matrix).
@@ -40,8 +40,8 @@ _EPOCHS = flags.DEFINE_integer('epochs', 100, 'Maximum epochs.')
 _SECONDS = flags.DEFINE_float('max_seconds', 600.0,
                               'Stop after the epoch that passes this budget.')
 _HELDOUT = flags.DEFINE_integer('heldout', 1000,
-                                'Last val.txt documents held out for model '
-                                'selection.')
+                                'val.txt documents (a seeded random draw) '
+                                'held out for model selection.')
 _ELBO_S = flags.DEFINE_integer('elbo_samples', 20,
                                'Samples of the test reconstruction term.')
 _IW_S = flags.DEFINE_integer('iw_samples', 100, 'K of the test IW bound.')
@@ -57,14 +57,19 @@ def main(argv):
   if not 0 < _HELDOUT.value < len(train_docs):
     raise ValueError(f'--heldout={_HELDOUT.value} must be in (0, '
                      f'{len(train_docs)})')
-  fit_docs = train_docs[:-_HELDOUT.value]
+  # val.txt is grouped by topic (1,000 documents of each of the 10 Yahoo
+  # Answers classes, in order), so the held-out documents are a random draw,
+  # not the last lines (which would be one whole class never trained on).
+  pick = np.random.default_rng(_SEED.value).permutation(len(train_docs))
+  fit_docs = [train_docs[i] for i in np.sort(pick[_HELDOUT.value:])]
+  heldout_docs = [train_docs[i] for i in np.sort(pick[:_HELDOUT.value])]
   vocab = bow.build_bow_vocabulary(fit_docs, _VOCAB.value)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, 'vocab.txt'), 'w') as f:
     f.write('\n'.join(vocab) + '\n')
   splits = {}
   for name, docs in (('train', fit_docs),
-                     ('heldout', train_docs[-_HELDOUT.value:]),
+                     ('heldout', heldout_docs),
                      ('test', test_docs)):
     counts = bow.count_matrix(docs, vocab)
     keep = counts.sum(1) > 0
