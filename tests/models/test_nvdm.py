@@ -90,3 +90,34 @@ def test_document_perplexity_and_top_words():
                      [0.0, 0.0, 0.0, 0.0]])
   assert top_words(kernel, ['a', 'b', 'c', 'd'], num_dims=2, num_words=2) == [
       ['b', 'd'], ['d', 'a']]
+
+
+def test_evaluate_documents_order_and_bounds():
+  from vae_jax.data.bow import bow_batches
+  from vae_jax.train.doc_loop import heldout_summary
+  from vae_jax.train.doc_steps import doc_eval_batch, evaluate_documents
+  rng = np.random.default_rng(1)
+  counts = rng.integers(0, 4, (7, 8)).astype(np.float32)
+  model = NVDM(vocab_size=8, latent_dim=2, hidden=(6,))
+  params = jax.jit(model.init, compiler_options=FAST)(
+      {'params': jax.random.key(0), 'latent': jax.random.key(1)},
+      counts)['params']
+  params['log_var']['bias'] = jnp.full(2, -1.0)  # a non-trivial q
+  eval_fn = jax.jit(functools.partial(doc_eval_batch, model=model,
+                                      elbo_samples=10, iw_samples=200),
+                    compiler_options=FAST)
+  runs = [evaluate_documents(params, model, bow_batches(counts, b),
+                             jax.random.key(5), eval_fn=eval_fn)
+          for b in (3, 7)]
+  for out in runs:
+    assert out['kl'].shape == (7,)
+    np.testing.assert_array_equal(out['num_words'], counts.sum(1))
+    np.testing.assert_allclose(out['neg_elbo'], out['rec'] + out['kl'],
+                               rtol=1e-6)
+    assert np.mean(out['iw_nll']) < np.mean(out['neg_elbo'])
+  # the KL needs no sample: same value for each document whatever the batch
+  np.testing.assert_allclose(runs[0]['kl'], runs[1]['kl'], rtol=1e-5)
+  summary = heldout_summary(runs[0])
+  np.testing.assert_allclose(summary['ppl'], np.exp(np.mean(
+      runs[0]['neg_elbo'] / counts.sum(1))), rtol=1e-6)
+  assert summary['iw_ppl'] < summary['ppl'] and summary['num_docs'] == 7

@@ -23,9 +23,8 @@ posterior factorises as q(z, c | x) = q(z | x) q(c | x), so
     = KL(q(c|x) || pi) + sum_c q(c|x) KL(q(z|x) || Bernoulli(gamma_c)),
 
 and the inner KL is a sum over the m bits of two-point KLs (both closed
-form, `bernoulli_kl`, `categorical_kl`). As in VaDE (Jiang et al. 2017),
-which the paper follows, q(c | x) is the component posterior of the prior at
-the sampled code: q(c | x) = p(c | z) = pi_c p(z | c) / sum_c' pi_c' p(z | c')
+form: `bernoulli_kl` and a categorical KL). As in VaDE (Jiang et al.
+2017), q(c | x) is the component posterior of the prior at the sampled code: q(c | x) = p(c | z) = pi_c p(z | c) / sum_c' pi_c' p(z | c')
 (the `q(c | z)` of the model's figure), evaluated at the straight-through
 sample z, so gradients reach the encoder through z. The formula above is the
 exact KL for *any* q(c | x); `tests/models/test_hashing.py` checks it
