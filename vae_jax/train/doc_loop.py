@@ -88,7 +88,8 @@ def fit_document_model(model, train_counts: np.ndarray,
         f'{valid["ppl"]:.1f}, {time.time() - t0:.0f} s')
     if valid['neg_elbo'] < best:
       best = valid['neg_elbo']
-      best_params = jax.tree.map(np.asarray, state.params)
+      # a copy: the step donates the state's buffers
+      best_params = jax.tree.map(np.array, state.params)
     if time.time() - t0 > max_seconds:
       log(f'time budget of {max_seconds:.0f} s reached after epoch '
           f'{epoch + 1}')
