@@ -69,3 +69,60 @@ def test_missing_corpus_is_a_clear_error_and_writes_nothing(tmp_path):
   assert 'ptb.train.txt' in proc.stderr
   assert 'Traceback' not in proc.stderr
   assert not os.path.exists(f'{tmp_path}/w')
+
+
+def _run_fast(module, *args):
+  """`run` with XLA's backend optimisation off: compile time only."""
+  env = dict(os.environ)
+  env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '')
+                      + ' --xla_backend_optimization_level=0').strip()
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300, env=env)
+
+
+def _write_corpus(path, docs):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(''.join(' '.join(d) + '\n' for d in docs))
+
+
+def _topic_docs(rng, words, n, length=8):
+  return [list(rng.choice(words, length)) + ['the', '.'] for _ in range(n)]
+
+
+def test_document_model_binaries_on_a_tiny_corpus(tmp_path):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  food = ['pizza', 'pasta', 'salad', 'soup', 'bread', 'cheese']
+  sport = ['goal', 'match', 'team', 'coach', 'score', 'league']
+  docs = _topic_docs(rng, food, 30) + _topic_docs(rng, sport, 30)
+  _write_corpus(tmp_path / 'yahoo' / 'val.txt', docs)
+  _write_corpus(tmp_path / 'yahoo' / 'test.txt', docs[::2])
+  work = tmp_path / 'nvdm'
+  proc = _run_fast('experiments.nvdm', f'--data_dir={tmp_path / "yahoo"}',
+             f'--workdir={work}', '--vocab_size=20', '--hidden=8',
+             '--latent_dim=2', '--epochs=2', '--heldout=10', '--batch_size=16',
+             '--iw_samples=4', '--elbo_samples=2', '--top_dims=2')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  final = json.load(open(work / 'final.json'))
+  # 12 words; 'the' and '.' are not counted
+  assert final['vocab_size'] == 12 and final['test']['num_docs'] == 30
+  assert 1.0 < final['test']['iw_ppl'] and 1.0 < final['test']['ppl']
+  rows = open(work / 'topics.txt').read().splitlines()
+  assert len(rows) == 2 and all(len(r.split()) == 11 for r in rows)
+
+  for name, words in (('sentiment.test.0', food), ('sentiment.dev.0', food),
+                      ('sentiment.test.1', sport), ('sentiment.dev.1', sport)):
+    _write_corpus(tmp_path / 'yelp' / name, _topic_docs(rng, words, 40, 3))
+  work = tmp_path / 'hash'
+  proc = _run_fast('experiments.hashing', f'--data_dir={tmp_path / "yelp"}',
+             f'--workdir={work}', '--num_bits=8', '--num_components=2',
+             '--hidden=8', '--epochs=1', '--num_queries=20', '--heldout=10',
+             '--k=5', '--batch_size=16')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  final = json.load(open(work / 'final.json'))
+  assert final['num_db'] == 80 and final['num_queries'] == 20
+  assert final['chance_precision'] == 0.5
+  # the two labels use disjoint words: tf-idf vectors of different labels are
+  # orthogonal, so sign projections rank same-label sentences first
+  assert final['baseline_tfidf_lsh_precision@5'] > 0.8
+  assert 0.0 <= final['precision@5'] <= 1.0
