@@ -43,7 +43,8 @@ def _np_log_px(codes, log_prior, w):
                    compiler_options={'xla_backend_optimization_level': 0})
 def _iw(posterior, key, *, log_px_z, num_samples):
   return iw.importance_weighted_nll(log_px_z, posterior, key,
-                                    num_samples=num_samples, chunk_size=num_samples)
+                                    num_samples=num_samples,
+                                    chunk_size=num_samples)
 
 
 def _check_converges(posterior, log_px_z, exact_nll):
@@ -70,9 +71,9 @@ def test_bernoulli_iw_nll_approaches_exact_log_marginal():
       RNG.normal(0, 0.7, (3, 4)), jnp.float32))
   _check_converges(post, _log_px_z(W_B), exact)
   # K = 1 averages to the exact -ELBO = E_q[-log p(x|z)] + KL (enumerated).
-  probs = np.exp(np.array(post.log_prob(jnp.asarray(codes, jnp.float32)[:, None])))
-  rec = -(probs * np.array(_log_px_z(W_B)(
-      jnp.asarray(codes, jnp.float32)[:, None]))).sum(0)
+  z_all = jnp.asarray(codes, jnp.float32)[:, None]  # [16, 1, 4]
+  probs = np.exp(np.array(post.log_prob(z_all)))
+  rec = -(probs * np.array(_log_px_z(W_B)(z_all))).sum(0)
   neg_elbo = rec + np.array(post.kl())
   keys = jax.random.split(jax.random.key(7), 4000)
   one = np.array(jax.vmap(lambda k: _iw(post, k, log_px_z=_log_px_z(W_B),

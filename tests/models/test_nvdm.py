@@ -29,8 +29,9 @@ def _np_terms(p, counts, z):
 
 def test_loss_matches_numpy():
   model = NVDM(vocab_size=7, latent_dim=3, hidden=(5,))
-  params = jax.jit(model.init, compiler_options=FAST)({'params': jax.random.key(0),
-                       'latent': jax.random.key(1)}, COUNTS)['params']
+  params = jax.jit(model.init, compiler_options=FAST)(
+      {'params': jax.random.key(0), 'latent': jax.random.key(1)},
+      COUNTS)['params']
   params = jax.tree.map(np.asarray, params)
   rng = np.random.default_rng(0)
   params['log_var']['kernel'] = rng.normal(0, 0.3, (5, 3)).astype(np.float32)
@@ -65,8 +66,9 @@ def test_a_few_steps_lower_the_loss():
                     ).astype(np.float32)
   model = NVDM(vocab_size=8, latent_dim=2, hidden=(16,))
   tx = make_optimizer(name='adam', learning_rate=3e-2)
-  params = jax.jit(model.init, compiler_options=FAST)({'params': jax.random.key(0),
-                                'latent': jax.random.key(1)}, counts)['params']
+  params = jax.jit(model.init, compiler_options=FAST)(
+      {'params': jax.random.key(0), 'latent': jax.random.key(1)},
+      counts)['params']
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
                      opt_state=tx.init(params), rng=jax.random.key(3))
   step = jax.jit(functools.partial(doc_train_step, model=model, tx=tx),

@@ -22,13 +22,21 @@ posterior factorises as q(z, c | x) = q(z | x) q(c | x), so
                                  + log q(z|x) - log p(z | c)]
     = KL(q(c|x) || pi) + sum_c q(c|x) KL(q(z|x) || Bernoulli(gamma_c)),
 
-and the inner KL is a sum over the m bits of two-point KLs (both closed
-form: `bernoulli_kl` and a categorical KL). As in VaDE (Jiang et al.
-2017), q(c | x) is the component posterior of the prior at the sampled code: q(c | x) = p(c | z) = pi_c p(z | c) / sum_c' pi_c' p(z | c')
-(the `q(c | z)` of the model's figure), evaluated at the straight-through
-sample z, so gradients reach the encoder through z. The formula above is the
-exact KL for *any* q(c | x); `tests/models/test_hashing.py` checks it
-against enumerating all (z, c) for small m and C.
+since the first two logs do not depend on z (sum_z q(z|x) = 1) and, for
+each c, the last two summed over z are KL(q(z|x) || p(z|c)). Both q(z|x)
+and p(z|c) factorise over the m bits, so the inner KL is a sum of m
+two-point KLs (`bernoulli_kl`), and the first term is a categorical KL.
+
+As in VaDE (Jiang et al. 2017), q(c | x) is the component posterior of the
+prior at the sampled code,
+
+  q(c | x) = p(c | z) = pi_c p(z | c) / sum_c' pi_c' p(z | c'),
+
+a posterior over components given the code, evaluated at the
+straight-through sample z, so gradients reach the encoder through z. The
+formula above is the exact KL for *any* q(c | x);
+`tests/models/test_hashing.py` checks it against enumerating all (z, c) for
+small m and C.
 
 The hash code of a document is its most probable z under the mean-field
 posterior: bit d is 1 iff q(z_d = 1 | x) > 0.5.

@@ -82,7 +82,8 @@ def doc_eval_batch(params, counts: jax.Array, key: jax.Array, *, model,
   out = {'rec': rec, 'kl': kl, 'neg_elbo': rec + kl}
   if iw_samples:
     out['iw_nll'] = importance_weighted_nll(
-        log_px_z, posterior, k_iw, num_samples=iw_samples, chunk_size=min(iw_samples, 100))
+        log_px_z, posterior, k_iw, num_samples=iw_samples,
+        chunk_size=min(iw_samples, 100))
   return out
 
 

@@ -86,12 +86,12 @@ def make_train_step(config, model, tx, steps_per_epoch: int) -> ParallelStep:
   schedule = (kl_schedule_from_config(config.objective.kl_schedule,
                                       steps_per_epoch)
               if config.model.kind == 'vae' else schedules.constant(0.0))
+  tau = temperature_schedule_from_config(config, steps_per_epoch)
   step = functools.partial(train_step, model=model, tx=tx,
                            kl_schedule=schedule,
                            kl_mode=config.objective.kl_mode,
                            kl_threshold=config.objective.kl_threshold,
-                           temperature_schedule=temperature_schedule_from_config(
-                               config, steps_per_epoch))
+                           temperature_schedule=tau)
   return make_parallel_train_step(config.train.parallel, step,
                                   batch_size=config.train.batch_size)
 

@@ -40,7 +40,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
                tx: optax.GradientTransformation,
                kl_schedule: Callable[[jax.Array], jax.Array],
                kl_mode: str = 'standard', kl_threshold: float = 0.0,
-               temperature_schedule: Callable[[jax.Array], jax.Array] | None = None,
+               temperature_schedule: (Callable[[jax.Array], jax.Array]
+                                      | None) = None,
                axis_name: str | None = None) -> tuple[TrainState, dict[str, Any]]:
   """One SGD/Adam update on a batch.
 
