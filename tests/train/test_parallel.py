@@ -84,14 +84,6 @@ def test_kingma_free_bits_floor_is_on_the_global_minibatch(worker):
   assert abs(k['per_shard_floor'][0] - k['whole'][0]) > 0.1
 
 
-def test_sharded_eval_matches_one_device(worker):
-  e = worker[0]['eval']
-  for key in e['sums_one']:
-    np.testing.assert_allclose(e['sums_all'][key], e['sums_one'][key],
-                               rtol=1e-5, err_msg=key)
-  np.testing.assert_allclose(e['rows_all'], e['rows_one'], rtol=1e-5)
-
-
 def test_loop_smoke_shard_map_on_four_devices(worker):
   """Smoke test of train_and_evaluate with train.parallel='shard_map'."""
   run = worker[0]['loop']
