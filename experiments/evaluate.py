@@ -35,7 +35,8 @@ flags.DEFINE_integer('iw_samples', None, 'K of the IW-NLL (default: the '
 flags.DEFINE_integer('seed', 0, 'Seed of the evaluation samples.')
 flags.DEFINE_enum('parallel', 'auto', ['auto', 'none', 'shard_map'],
                   'Split evaluation batches over devices: auto does when '
-                  'there is more than one; none uses one device.')
+                  'there is more than one and they divide the batch size; '
+                  'none uses one device.')
 flags_common.define_distributed_flags()
 FLAGS = flags.FLAGS
 
@@ -75,9 +76,13 @@ def main(argv):
     sys.exit(1)
   batcher = inputs.batchers[FLAGS.split]
   evaluator = None
-  if FLAGS.parallel == 'shard_map' or (FLAGS.parallel == 'auto' and
-                                       jax.device_count() > 1):
-    evaluator = ShardedEvaluator(model)
+  n, rows = jax.device_count(), next(iter(batcher.shapes))[0]
+  if FLAGS.parallel == 'shard_map' or (FLAGS.parallel == 'auto' and n > 1):
+    if FLAGS.parallel == 'auto' and rows % n:
+      print(f'evaluating on one device: the run\'s data.eval_batch_size '
+            f'{rows} does not split over {n} devices', flush=True)
+    else:
+      evaluator = ShardedEvaluator(model)
   key = jax.random.key(FLAGS.seed)
   t0 = time.time()
   try:
