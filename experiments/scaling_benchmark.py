@@ -19,6 +19,12 @@ count=4) only check that the forms run: they share the machine's cores, so
 more devices cannot be faster, and each step is waited on (collectives of
 overlapping steps can hang on host devices). On GPUs and TPUs the steps are
 dispatched back to back and waited on at the end.
+
+Several hosts: start one process per host with the flags of
+experiments/train.py (--coordinator_address, --num_processes, --process_id,
+or srun); it then times the forms over all devices of all processes, each
+process feeding its own rows, and process 0 prints the table. Compare with
+a one-process run of the same binary for the speed-up across hosts.
 """
 
 import json
@@ -26,7 +32,10 @@ import time
 
 from absl import app, flags
 
+from experiments import flags_common
+
 FLAGS = flags.FLAGS
+flags_common.define_distributed_flags()
 flags.DEFINE_enum('model', 'lm', ['lm', 'vae'], 'PTB model configuration.')
 flags.DEFINE_list('devices', [], 'Device counts to run (default 1, 2, 4, ... '
                   'up to all local devices).')
@@ -50,7 +59,8 @@ def default_counts(available: int) -> list[int]:
 
 
 def run(kind: str, n: int, *, config, model, tx, sync_each_step: bool):
-  """Tokens/s of `kind` on the first n local devices."""
+  """Tokens/s of `kind` on the first n local devices (all devices, with
+  several processes)."""
   # pylint: disable=g-import-not-at-top
   import jax
   import numpy as np
@@ -58,16 +68,19 @@ def run(kind: str, n: int, *, config, model, tx, sync_each_step: bool):
   from vae_jax.train.loop import make_train_step
   from vae_jax.train.state import create_train_state
   batch = FLAGS.batch_per_device * n
+  processes = jax.process_count()
+  rows = batch // processes  # this process's rows of every batch
   length = FLAGS.sentence_length + 1  # + </s>
-  rng = np.random.default_rng(0)
+  rng = np.random.default_rng(jax.process_index())
   seqs = [np.append(rng.integers(4, VOCAB, length - 1), 2).astype(np.int32)
-          for _ in range(batch * 2)]
-  batches = BucketedBatcher(seqs, batch_size=batch,
+          for _ in range(rows * 2)]
+  batches = BucketedBatcher(seqs, batch_size=rows,
                             boundaries=(length,)).epoch(0, 0)
   config = config.copy_and_resolve_references()
   config.train.parallel, config.train.batch_size = kind, batch
-  step = make_train_step(config, model, tx, len(batches),
-                         devices=jax.local_devices()[:n])
+  step = make_train_step(
+      config, model, tx, len(batches),
+      devices=jax.devices() if processes > 1 else jax.local_devices()[:n])
   state = step.put_state(create_train_state(model, tx, batches[0],
                                             seed=config.seed))
   t0 = time.perf_counter()
@@ -81,7 +94,7 @@ def run(kind: str, n: int, *, config, model, tx, sync_each_step: bool):
   for i in range(FLAGS.steps):
     b = batches[i % len(batches)]
     state, m = step(state, b)
-    tokens += int(b['length'].sum())
+    tokens += int(b['length'].sum()) * processes  # same length everywhere
     if sync_each_step:
       jax.block_until_ready((state, m))
   jax.block_until_ready((state, m))
@@ -98,17 +111,19 @@ def markdown_table(rows: list[dict]) -> str:
            '| efficiency | first call s |',
            '| --- | --- | --- | --- | --- | --- | --- | --- |']
   for r in rows:
-    speedup = r['tokens_per_s'] / base[r['kind']] if r['kind'] in base else 0
+    speedup = (f"{r['tokens_per_s'] / base[r['kind']]:.2f} | "
+               f"{r['tokens_per_s'] / base[r['kind']] / r['devices']:.2f}"
+               if r['kind'] in base else '- | -')
     lines.append(f"| {r['kind']} | {r['devices']} | {r['global_batch']} | "
                  f"{r['step_ms']:.1f} | {r['tokens_per_s']:,.0f} | "
-                 f"{speedup:.2f} | {speedup / r['devices']:.2f} | "
-                 f"{r['compile_s']:.1f} |")
+                 f"{speedup} | {r['compile_s']:.1f} |")
   return '\n'.join(lines)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  flags_common.initialize_distributed()  # before any computation
   # pylint: disable=g-import-not-at-top
   import jax
   from experiments.configs import ptb_lm, ptb_vae
@@ -125,25 +140,33 @@ def main(argv):
   if max(counts) > available:
     raise app.UsageError(f'--devices asks for {max(counts)} devices; '
                          f'{available} are visible')
+  processes = jax.process_count()
+  chief = jax.process_index() == 0
+  if processes > 1:  # every device of every process
+    counts = [jax.device_count()]
   platform = jax.local_devices()[0].platform
   sync = platform == 'cpu'
-  print(f'{available} {platform} devices ({jax.local_devices()[0].device_kind}'
-        f'); model {FLAGS.model}; {FLAGS.batch_per_device} sentences of '
-        f'{FLAGS.sentence_length} words a device; {FLAGS.steps} timed steps'
-        + ('; each step waited on (CPU)' if sync else ''), flush=True)
-  rows = [run('none', 1, config=config, model=model, tx=tx,
-              sync_each_step=sync)]
-  rows[0]['kind'] = 'none'
+  say = print if chief else (lambda *a, **k: None)
+  say(f'{processes} process(es) x {available} {platform} devices '
+      f'({jax.local_devices()[0].device_kind}); model {FLAGS.model}; '
+      f'{FLAGS.batch_per_device} sentences of {FLAGS.sentence_length} words '
+      f'a device; {FLAGS.steps} timed steps'
+      + ('; each step waited on (CPU)' if sync else ''), flush=True)
+  rows = []
+  if processes == 1:  # the baseline: the plain jitted step
+    rows.append(run('none', 1, config=config, model=model, tx=tx,
+                    sync_each_step=sync))
   for kind in FLAGS.kinds:
     for n in counts:
       rows.append(run(kind, n, config=config, model=model, tx=tx,
                       sync_each_step=sync))
-      print(f"{kind} on {n}: {rows[-1]['tokens_per_s']:,.0f} tokens/s",
-            flush=True)
-  print(markdown_table(rows))
-  if FLAGS.json_out:
+      say(f"{kind} on {n}: {rows[-1]['tokens_per_s']:,.0f} tokens/s",
+          flush=True)
+  say(markdown_table(rows))
+  if FLAGS.json_out and chief:
     with open(FLAGS.json_out, 'w') as f:
-      json.dump({'platform': platform, 'devices': available,
+      json.dump({'platform': platform, 'devices': jax.device_count(),
+                 'processes': processes,
                  'device_kind': jax.local_devices()[0].device_kind,
                  'model': FLAGS.model, 'rows': rows}, f, indent=2)
 
