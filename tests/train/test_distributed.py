@@ -16,7 +16,10 @@ SLURM_ONE_TASK = {'SLURM_JOB_ID': '7', 'SLURM_PROCID': '0',
     ({'HOME': '/root'}, None),
     (SLURM_ONE_TASK, None),  # a one-task job is one process, as before
     (dict(SLURM_ONE_TASK, SLURM_NTASKS='4'), 'slurm'),
-    (dict(SLURM_ONE_TASK, SLURM_STEP_NUM_TASKS='2'), 'slurm'),
+    (dict(SLURM_ONE_TASK, SLURM_NTASKS='4', SLURM_STEP_NUM_TASKS='4'),
+     'slurm'),  # srun with 4 tasks
+    # the batch step of an sbatch --ntasks=4 script: one process
+    (dict(SLURM_ONE_TASK, SLURM_NTASKS='4', SLURM_STEP_NUM_TASKS='1'), None),
     ({'OMPI_MCA_orte_hnp_uri': 'x', 'OMPI_COMM_WORLD_SIZE': '1'}, None),
     ({'OMPI_MCA_orte_hnp_uri': 'x', 'OMPI_COMM_WORLD_SIZE': '8'}, 'openmpi'),
     ({'JAX_COORDINATOR_ADDRESS': '10.0.0.1:1234'},

@@ -7,7 +7,7 @@ library keeps its single-process form; this module holds what differs:
 
 * `maybe_initialize`: joins the processes when asked (explicit coordinator,
   process count and index), or when the environment shows a multi-process
-  launch (Slurm with more than one task, Open MPI, `JAX_COORDINATOR_ADDRESS`,
+  launch (an srun step of more than one task, Open MPI, `JAX_COORDINATOR_ADDRESS`,
   a multi-host TPU slice), and does nothing otherwise, so single-machine use
   is unchanged.
 * `is_chief`: process 0 writes metrics, plots, samples, vocabularies and
@@ -41,8 +41,11 @@ def cluster_from_env(env: Mapping[str, str] | None = None) -> str | None:
 
   if env.get('JAX_COORDINATOR_ADDRESS'):
     return 'JAX_COORDINATOR_ADDRESS'
-  if 'SLURM_JOB_ID' in env and 'SLURM_PROCID' in env and max(
-      count('SLURM_STEP_NUM_TASKS'), count('SLURM_NTASKS')) > 1:
+  # The tasks of this job step (srun), not of the allocation: a batch script
+  # that runs python directly is one process even with --ntasks=8.
+  if 'SLURM_JOB_ID' in env and 'SLURM_PROCID' in env and count(
+      'SLURM_STEP_NUM_TASKS' if 'SLURM_STEP_NUM_TASKS' in env
+      else 'SLURM_NTASKS') > 1:
     return 'slurm'
   if 'OMPI_MCA_orte_hnp_uri' in env and count('OMPI_COMM_WORLD_SIZE') > 1:
     return 'openmpi'
