@@ -1,14 +1,16 @@
 """Two processes on 127.0.0.1 (gloo CPU collectives), two devices each.
 
 multiprocess_worker.py runs the processes and a one-process reference
-concurrently; a hang (a collective waiting for a peer) ends at the timeout
-with every subprocess killed, and the test fails instead of stalling.
+concurrently; a failed process ends the run at once, and a hang (a
+collective waiting for a peer) at the timeout, with every subprocess killed,
+so the test fails instead of stalling.
 """
 
 import json
 import os
 import socket
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -35,26 +37,40 @@ def runs(tmp_path_factory):
           for i in range(NUM_PROCESSES)}
   cmds['reference'] = (worker_process.command(script, 'reference',
                                               NUM_PROCESSES, out), 1)
-  procs = {name: subprocess.Popen(cmd, env=worker_process.env(devices),
-                                  text=True,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
-           for name, (cmd, devices) in cmds.items()}
-  results = {}
+  # Output to files, not pipes: a full pipe would stall a worker, and with
+  # it its peer's collectives.
+  logs, procs = {}, {}
+  for name, (cmd, devices) in cmds.items():
+    logs[name] = (open(out / f'{name}.out', 'w+'),
+                  open(out / f'{name}.err', 'w+'))
+    procs[name] = subprocess.Popen(cmd, env=worker_process.env(devices),
+                                   text=True, stdout=logs[name][0],
+                                   stderr=logs[name][1])
+
+  def output(name):
+    return [f.seek(0) or f.read() for f in logs[name]]
+
   try:
-    for name, proc in procs.items():
-      try:
-        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
-      except subprocess.TimeoutExpired:
-        pytest.fail(f'{name} did not finish in {TIMEOUT_S} s (a collective '
-                    'waiting for a peer?)')
-      results[name] = worker_process.result(name, proc.returncode, stdout,
-                                            stderr)
+    deadline = time.monotonic() + TIMEOUT_S
+    while any(p.poll() is None for p in procs.values()):
+      failed = [n for n, p in procs.items() if p.poll() not in (None, 0)]
+      if failed:  # its peer would wait for it until the timeout
+        worker_process.result(failed[0], procs[failed[0]].returncode,
+                              *output(failed[0]))
+      if time.monotonic() > deadline:
+        pytest.fail(f'the processes did not finish in {TIMEOUT_S} s (a '
+                    'collective waiting for a peer?)')
+      time.sleep(0.2)
+    results = {name: worker_process.result(name, p.returncode, *output(name))
+               for name, p in procs.items()}
   finally:
     for proc in procs.values():  # only ours, by handle
       if proc.poll() is None:
         proc.kill()
-        proc.communicate()
+        proc.wait()
+    for files in logs.values():
+      for f in files:
+        f.close()
   return results, out
 
 
