@@ -7,9 +7,9 @@ library keeps its single-process form; this module holds what differs:
 
 * `maybe_initialize`: joins the processes when asked (explicit coordinator,
   process count and index), or when the environment shows a multi-process
-  launch (an srun step of more than one task, Open MPI, `JAX_COORDINATOR_ADDRESS`,
-  a multi-host TPU slice), and does nothing otherwise, so single-machine use
-  is unchanged.
+  launch (an srun step of more than one task, Open MPI,
+  `JAX_COORDINATOR_ADDRESS`, a multi-host TPU slice), and does nothing
+  otherwise, so single-machine use is unchanged.
 * `is_chief`: process 0 writes metrics, plots, samples, vocabularies and
   result files; checkpoints are written by orbax from every process.
 * `replicate`, `global_batch`: a pytree replicated over a mesh that spans
@@ -134,8 +134,10 @@ def replicate(tree: Any, sharding: NamedSharding) -> Any:
 def global_batch(batch: Mapping[str, Any], sharding: NamedSharding):
   """A process's rows of the global batch, as one global array per key.
 
-  Process p's rows follow process p - 1's: the global batch is the
-  concatenation of the per-process batches in process order.
+  Each process's rows go to its own devices' slices of the batch axis; with
+  the mesh's devices in process order (`data_mesh()` on CPU and GPU hosts)
+  the global batch is the per-process batches concatenated in process order.
+  The update does not depend on the order: the step sums over rows.
   """
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in batch.items()}

@@ -13,8 +13,8 @@ cannot drift apart:
                the state is replicated (P()), the batch split on its leading
                axis (P('data')).
 
-Several processes (`jax.distributed.initialize`, see `vae_jax.train.distributed`)
-run the same program over the devices of all of them: the mesh (shard_map) or
+Several processes (`jax.distributed.initialize`, see
+`vae_jax.train.distributed`) run the same program over the devices of all of them: the mesh (shard_map) or
 the pmapped axis spans every process's devices, each process passes its own
 rows of the global batch (B / processes of them) and gets back the replicated
 state and metrics on its own devices.
