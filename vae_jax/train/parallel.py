@@ -14,10 +14,10 @@ cannot drift apart:
                axis (P('data')).
 
 Several processes (`jax.distributed.initialize`, see
-`vae_jax.train.distributed`) run the same program over the devices of all of them: the mesh (shard_map) or
-the pmapped axis spans every process's devices, each process passes its own
-rows of the global batch (B / processes of them) and gets back the replicated
-state and metrics on its own devices.
+`vae_jax.train.distributed`) run the same program over the devices of all of
+them: the mesh (shard_map) or the pmapped axis spans every process's
+devices, each process passes its own rows of the global batch (B / processes
+of them) and gets back the replicated state and metrics on its own devices.
 
 The batch size is global: each of n devices gets B / n rows, and the update
 is that of one device on the whole batch (the step divides the summed
