@@ -9,7 +9,9 @@ its perplexity, mutual information (whole-set aggregate-posterior estimator
   python -m experiments.evaluate --workdir=runs/ptb_vae \
       --data_dir=../shared/data/ptb --iw_samples=500
 
-Writes <workdir>/eval_<split>.json and eval_<split>.md.
+Writes <workdir>/eval_<split>.json and eval_<split>.md. With more than one
+device (or process: the flags of experiments/train.py) the batches are split
+over all of them, with the numbers of one device up to float rounding.
 """
 
 import json
@@ -18,6 +20,8 @@ import sys
 import time
 
 from absl import app, flags
+
+from experiments import flags_common
 
 flags.DEFINE_string('workdir', None, 'Run directory of a training run.',
                     required=True)
@@ -29,6 +33,11 @@ flags.DEFINE_integer('iw_samples', None, 'K of the IW-NLL (default: the '
                      'config\'s eval.iw_samples, 500 for the PTB configs); '
                      '0 skips it.')
 flags.DEFINE_integer('seed', 0, 'Seed of the evaluation samples.')
+flags.DEFINE_enum('parallel', 'auto', ['auto', 'none', 'shard_map'],
+                  'Split evaluation batches over devices: auto does when '
+                  'there is more than one and they divide the batch size; '
+                  'none uses one device.')
+flags_common.define_distributed_flags()
 FLAGS = flags.FLAGS
 
 ROWS = [('neg_elbo', '-ELBO'), ('rec', 'reconstruction'), ('kl', 'KL'),
@@ -49,12 +58,14 @@ def markdown_table(results: dict, title: str) -> str:
 
 def main(argv):
   del argv
-  from experiments.flags_common import quiet_library_logs  # pylint: disable=g-import-not-at-top
-  quiet_library_logs()
+  flags_common.quiet_library_logs()
+  flags_common.initialize_distributed()
   import jax  # pylint: disable=g-import-not-at-top
   from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
   from vae_jax.train import evaluation  # pylint: disable=g-import-not-at-top
+  from vae_jax.train.distributed import is_chief  # pylint: disable=g-import-not-at-top
   from vae_jax.train.logging_utils import format_duration  # pylint: disable=g-import-not-at-top
+  from vae_jax.train.parallel_eval import ShardedEvaluator  # pylint: disable=g-import-not-at-top
   from vae_jax.train.restore import load_trained  # pylint: disable=g-import-not-at-top
   try:
     config, model, params, inputs, step = load_trained(
@@ -64,10 +75,24 @@ def main(argv):
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   batcher = inputs.batchers[FLAGS.split]
+  evaluator = None
+  n, rows = jax.device_count(), next(iter(batcher.shapes))[0]
+  if FLAGS.parallel == 'shard_map' or (FLAGS.parallel == 'auto' and n > 1):
+    if FLAGS.parallel == 'auto' and rows % n:
+      print(f'evaluating on one device: the run\'s data.eval_batch_size '
+            f'{rows} does not split over {n} devices', flush=True)
+    else:
+      evaluator = ShardedEvaluator(model)
   key = jax.random.key(FLAGS.seed)
   t0 = time.time()
-  results = evaluation.evaluate_split(params, model, batcher,
-                                      jax.random.fold_in(key, 0))
+  try:
+    results = evaluation.evaluate_split(params, model, batcher,
+                                        jax.random.fold_in(key, 0),
+                                        evaluator=evaluator)
+  except ValueError as e:  # an evaluation batch the devices do not divide
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  results['devices'] = 1 if evaluator is None else evaluator.num_devices
   results['seconds_elbo_mi_au'] = time.time() - t0
   if model.__class__.__name__ == 'RNNLanguageModel':
     results['nll'] = results['rec']
@@ -78,7 +103,7 @@ def main(argv):
     t1 = time.time()
 
     def progress(done, total):
-      if done % max(total // 20, 1) == 0 or done == total:
+      if is_chief() and (done % max(total // 20, 1) == 0 or done == total):
         el = time.time() - t1
         print(f'IW-NLL K={k}: batch {done}/{total}, '
               f'ETA {format_duration(el / done * (total - done))}', flush=True)
@@ -86,10 +111,12 @@ def main(argv):
     iw = evaluation.iw_nll_split(params, model, batcher,
                                  jax.random.fold_in(key, 1), num_samples=k,
                                  chunk_size=config.eval.iw_chunk,
-                                 progress=progress)
+                                 progress=progress, evaluator=evaluator)
     results.update(iw_nll=iw['iw_nll'], iw_ppl=iw['iw_ppl'], iw_samples=k,
                    seconds_iw=time.time() - t1)
   results.update(split=FLAGS.split, checkpoint=FLAGS.checkpoint, step=step)
+  if not is_chief():  # process 0 writes
+    return
   base = os.path.join(FLAGS.workdir, f'eval_{FLAGS.split}')
   with open(base + '.json', 'w') as f:
     json.dump(results, f, indent=2)

@@ -48,3 +48,37 @@ def resolve(config) -> tuple[object, str]:
       name += '_' + config_path.split(':', 1)[1]
     workdir = os.path.join('runs', name)
   return config, workdir
+
+
+def define_distributed_flags() -> None:
+  """Flags of multi-process runs (see vae_jax.train.distributed)."""
+  flags.DEFINE_enum(
+      'distributed', 'auto', ['auto', 'on', 'off'],
+      'Join other processes with jax.distributed.initialize: auto does when '
+      'the flags below are given or the environment shows a multi-process '
+      'launch (Slurm srun with several tasks, Open MPI, '
+      'JAX_COORDINATOR_ADDRESS, a multi-host TPU slice); on always (JAX '
+      'detects the cluster, e.g. a TPU pod); off never.')
+  flags.DEFINE_string('coordinator_address', None,
+                      'host:port of process 0, e.g. 10.0.0.1:1234.')
+  flags.DEFINE_integer('num_processes', None, 'Number of processes.')
+  flags.DEFINE_integer('process_id', None,
+                       'This process\'s index in [0, num_processes).')
+
+
+def initialize_distributed() -> bool:
+  """Applies the flags of `define_distributed_flags`; before any JAX work.
+
+  Returns whether this is a multi-process run.
+  """
+  # pylint: disable=g-import-not-at-top
+  from absl import app
+  from vae_jax.train import distributed
+  f = flags.FLAGS
+  try:
+    return distributed.maybe_initialize(
+        coordinator_address=f.coordinator_address,
+        num_processes=f.num_processes, process_id=f.process_id,
+        mode=f.distributed)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e

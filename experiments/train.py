@@ -9,6 +9,11 @@ plots and samples are. Examples:
   python -m experiments.train --config=experiments/configs/ptb_vae.py:smoke
 
 Starting again with the same --workdir resumes from the latest checkpoint.
+
+On several devices set --config.train.parallel=shard_map; on several hosts
+start one process per host with --coordinator_address, --num_processes and
+--process_id (or under srun / on a TPU pod, where they are read from the
+environment): see "Multi-device and cluster runs" in README.md.
 """
 
 import os
@@ -19,6 +24,7 @@ from absl import app, flags
 from experiments import flags_common
 
 flags_common.define_config_flags('synthetic_vae.py')
+flags_common.define_distributed_flags()
 FLAGS = flags.FLAGS
 
 
@@ -29,11 +35,15 @@ def main(argv):
   from vae_jax.train.loop import (NonFiniteLossError,  # pylint: disable=g-import-not-at-top
                                   train_and_evaluate)
   config, workdir = flags_common.resolve(FLAGS.config)
+  flags_common.initialize_distributed()
   try:
     train_and_evaluate(config, workdir)
   except (DataError, NonFiniteLossError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
+  from vae_jax.train.distributed import is_chief  # pylint: disable=g-import-not-at-top
+  if not is_chief():
+    return
   workdir = os.path.abspath(workdir)
   print('\nrun finished. outputs in', workdir)
   for name in ('final.json', 'metrics.jsonl', 'samples.txt', 'plots/loss.png',

@@ -28,7 +28,7 @@ from vae_jax.models.latents import GaussianLatent
 from vae_jax.train import parallel
 from vae_jax.train.losses import kl_objective_term
 from vae_jax.train.state import create_train_state, make_optimizer
-from vae_jax.train.steps import eval_step, step_keys, train_step
+from vae_jax.train.steps import step_keys, train_step
 
 NUM_DEVICES = 4
 BATCH = 16
@@ -201,28 +201,6 @@ def kingma_free_bits():
   return out
 
 
-def sharded_eval(vocab, batches):
-  """LM eval sums and per-row NLL, one device vs all (deterministic)."""
-  model = build_model(dict(MODEL, kind='lm'), len(vocab))
-  tx = make_optimizer(name='sgd', learning_rate=0.5)
-  params = create_train_state(model, tx, batches[0], seed=0).params
-  batch, rng = batches[-1], jax.random.key(0)
-  fn = functools.partial(eval_step, model=model)
-
-  def rows(params, batch, rng):
-    del rng
-    return model.apply({'params': params}, batch['ids'], batch['length'])['rec']
-
-  sums_run, put = parallel.make_sharded_eval(fn)
-  rows_run, _ = parallel.make_sharded_eval(rows, per_example=True)
-  p = put(params)
-  return {'sums_one': floats(jax.jit(fn)(params, batch, rng)),
-          'sums_all': floats(jax.block_until_ready(sums_run(p, batch, rng))),
-          'rows_one': np.asarray(jax.jit(rows)(params, batch, rng)).tolist(),
-          'rows_all': np.asarray(jax.block_until_ready(
-              rows_run(p, batch, rng))).tolist()}
-
-
 def loop_run(out_dir):
   """Smoke run of the training loop with shard_map over 4 devices (1 epoch).
 
@@ -274,7 +252,6 @@ def main(out_dir):
             'errors': indivisible_errors(vocab, batches),
             'shard_keys': shard_keys(),
             'kingma': kingma_free_bits(),
-            'eval': sharded_eval(vocab, batches),
             'loop': loop_run(out_dir)}
   print('RESULT ' + json.dumps(result))
 

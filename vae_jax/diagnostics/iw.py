@@ -15,7 +15,9 @@ from vae_jax.distributions.base import Posterior, exact_density
 def importance_weighted_nll(log_px_z_fn: Callable[[jax.Array], jax.Array],
                             posterior: Posterior, key: jax.Array, *,
                             num_samples: int,
-                            chunk_size: int) -> jax.Array:
+                            chunk_size: int,
+                            draw: Callable[[jax.Array], jax.Array] | None = None
+                            ) -> jax.Array:
   """-L_K(x) = -log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x), z_k ~ q(z | x).
 
   The K samples are drawn and scored `chunk_size` at a time (`lax.map` over
@@ -32,6 +34,10 @@ def importance_weighted_nll(log_px_z_fn: Callable[[jax.Array], jax.Array],
     key: PRNG key.
     num_samples: K (Burda et al. and He et al. report K = 5000 for text).
     chunk_size: samples per decoder call.
+    draw: key -> one sample z <float>[B, D] of this batch; default
+      `posterior.sample(key, 1)[0]`. Data-parallel evaluation passes this
+      device's rows of a sample of the whole batch, so that the samples do
+      not depend on how the batch is split (`vae_jax.train.parallel_eval`).
 
   Discrete latents: the proposal is the discrete q(z | x) and the prior the
   discrete p(z), with the exact probabilities of hard codes (Bernoulli and
@@ -53,10 +59,12 @@ def importance_weighted_nll(log_px_z_fn: Callable[[jax.Array], jax.Array],
   keys = keys[jnp.arange(padded) % num_samples]
   keys = keys.reshape((num_chunks, chunk_size) + keys.shape[1:])
   valid = (jnp.arange(padded) < num_samples).reshape(num_chunks, chunk_size)
+  if draw is None:
+    draw = lambda k: posterior.sample(k, 1)[0]
 
   def chunk_logsumexp(args):
     chunk_keys, chunk_valid = args
-    z = jax.vmap(lambda k: posterior.sample(k, 1)[0])(chunk_keys)  # [C, B, D]
+    z = jax.vmap(draw)(chunk_keys)  # [C, B, D]
     log_w = log_px_z_fn(z) + posterior.prior_log_prob(z) - posterior.log_prob(z)
     log_w = jnp.where(chunk_valid[:, None], log_w, -jnp.inf)
     return jax.nn.logsumexp(log_w, axis=0)  # [B]

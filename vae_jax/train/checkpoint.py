@@ -7,6 +7,15 @@ Layout under the workdir:
 `meta` is a JSON dict of host-side loop state (epoch, position in the epoch,
 learning-rate plateau counters, accumulated epoch metrics, vocabulary
 fingerprint), so that a restarted run continues exactly where it stopped.
+
+Several processes (`vae_jax.train.distributed`): every process calls `save`
+and `restore`, as orbax requires for multi-host arrays. The one-device state
+each process holds (the same values everywhere) is first made one array
+replicated over all processes' devices; orbax then writes each array once
+(from its primary replica), process 0 writes `meta`, and `save` returns on
+every process once the checkpoint is complete. The stored arrays do not
+record a device count, so a checkpoint restores onto any number of devices
+and processes.
 """
 
 import os
@@ -14,6 +23,11 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from vae_jax.train import distributed
+from vae_jax.train.parallel import data_mesh
 
 
 class Checkpointer:
@@ -30,6 +44,8 @@ class Checkpointer:
     return self._mngr.latest_step()
 
   def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+    if jax.process_count() > 1:
+      state = distributed.replicate(state, NamedSharding(data_mesh(), P()))
     self._mngr.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
                     force=True)

@@ -1,7 +1,9 @@
 """Evaluation over a whole split: ELBO/NLL sums, posteriors, IW-NLL, MI, AU.
 
 All functions take one model and its parameters and iterate the split's
-fixed-shape batches in a stable order; each batch shape compiles once.
+fixed-shape batches in a stable order; each batch shape compiles once. Given
+an `evaluator` (`vae_jax.train.parallel_eval.ShardedEvaluator`) the batches
+are split over its devices, with the same numbers up to float rounding.
 """
 
 import functools
@@ -43,7 +45,8 @@ def _encode_batch(params, ids, length, *, model):
 
 
 def evaluate_split(params, model, batcher: BucketedBatcher, rng: jax.Array, *,
-                   diagnostics: bool = True) -> dict[str, float]:
+                   diagnostics: bool = True,
+                   evaluator=None) -> dict[str, float]:
   """-ELBO (or NLL), reconstruction, KL, PPL; for a VAE also MI and AU.
 
   `mi_batch` is the per-minibatch MI of He et al. (2019) (`calc_mi`, batch
@@ -51,27 +54,35 @@ def evaluate_split(params, model, batcher: BucketedBatcher, rng: jax.Array, *,
   2020 code, `calc_mi` v3); `au` counts active units (threshold 0.01).
   """
   acc = None
+  placed = params if evaluator is None else evaluator.place(params)
   for i, batch in enumerate(batcher.epoch(0, 0, shuffle=False)):
-    sums = _eval_batch(params, batch, jax.random.fold_in(rng, i), model=model)
+    key = jax.random.fold_in(rng, i)
+    sums = (_eval_batch(params, batch, key, model=model) if evaluator is None
+            else evaluator.eval_batch(placed, batch, key))
     acc = merge_metrics(acc, sums)
   out = summarize(acc)
   if is_vae(model):
     out['mi_batch'] = float(acc['mi_batch_sum']) / max(out['num_sentences'], 1)
     if diagnostics:
-      posterior = encode_split(params, model, batcher)
-      out.update(latent_diagnostics(posterior, jax.random.fold_in(rng, 2**31 - 1)))
+      posterior = encode_split(placed, model, batcher, evaluator=evaluator)
+      out.update(latent_diagnostics(posterior,
+                                    jax.random.fold_in(rng, 2**31 - 1),
+                                    evaluator=evaluator))
   return out
 
 
-def encode_split(params, model, batcher: BucketedBatcher):
+def encode_split(params, model, batcher: BucketedBatcher, *, evaluator=None):
   """Posteriors of every real sentence, batch axis in sentence-index order.
 
   Scalar leaves (a Gumbel-softmax posterior's temperature) have no batch
-  axis: they are kept as they are.
+  axis: they are kept as they are. With an `evaluator`, `params` are those
+  it placed (`evaluator.place`).
   """
   parts, order = [], []
   for batch in batcher.epoch(0, 0, shuffle=False):
-    post = _encode_batch(params, batch['ids'], batch['length'], model=model)
+    post = (_encode_batch(params, batch['ids'], batch['length'], model=model)
+            if evaluator is None else
+            evaluator.encode_batch(params, batch['ids'], batch['length']))
     real = np.asarray(batch['index']) >= 0
     parts.append(jax.tree.map(
         lambda x: np.asarray(x)[real] if np.ndim(x) else np.asarray(x), post))
@@ -82,8 +93,10 @@ def encode_split(params, model, batcher: BucketedBatcher):
                               else xs[0]), *parts)
 
 
-def latent_diagnostics(posterior, key: jax.Array) -> dict[str, float]:
-  mi = mutual_information_dataset(posterior, key)
+def latent_diagnostics(posterior, key: jax.Array, *,
+                       evaluator=None) -> dict[str, float]:
+  mi = (mutual_information_dataset(posterior, key) if evaluator is None
+        else evaluator.mutual_information(posterior, key))
   au, variances = active_units(posterior.mean())
   return {'mi': float(mi), 'au': int(au)}
 
@@ -105,21 +118,24 @@ def _iw_batch(params, ids, length, key, *, model, num_samples, chunk_size):
 
 def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
                  num_samples: int, chunk_size: int,
-                 progress=None) -> dict[str, Any]:
+                 progress=None, evaluator=None) -> dict[str, Any]:
   """Importance-weighted NLL (Burda et al. 2016) over a split.
 
   Returns per-sentence `iw_nll`, `iw_ppl` = exp(sum NLL / tokens) with eos
   counted and bos not, the token and sentence counts, and the per-sentence
-  values in sentence order.
+  values in sentence order. With an `evaluator` each batch is split over its
+  devices (the same values up to float rounding).
   """
   total, tokens, n = 0.0, 0.0, 0
   per_sentence = {}
   batches = batcher.epoch(0, 0, shuffle=False)
+  placed = params if evaluator is None else evaluator.place(params)
+  iw_batch = (functools.partial(_iw_batch, model=model) if evaluator is None
+              else evaluator.iw_batch)
   for i, batch in enumerate(batches):
-    nll = np.asarray(_iw_batch(params, batch['ids'], batch['length'],
-                               jax.random.fold_in(key, i), model=model,
-                               num_samples=num_samples,
-                               chunk_size=chunk_size))
+    nll = np.asarray(iw_batch(placed, batch['ids'], batch['length'],
+                              jax.random.fold_in(key, i),
+                              num_samples=num_samples, chunk_size=chunk_size))
     real = np.asarray(batch['length']) > 0
     total += float(nll[real].sum())
     tokens += float(np.asarray(batch['length'])[real].sum())

@@ -4,6 +4,7 @@ import dataclasses
 import os
 from typing import Any
 
+import jax
 from absl import logging
 
 from vae_jax.data import (BucketedBatcher, Corpus, DataError, Vocabulary,
@@ -69,7 +70,8 @@ def prepare_inputs(config, workdir: str | None, *, splits=('train', 'valid', 'te
         'new --workdir')
   if workdir and saved is None:
     os.makedirs(workdir, exist_ok=True)
-    vocab.save(os.path.join(workdir, VOCAB_FILE))
+    if jax.process_index() == 0:  # one writer when several processes run
+      vocab.save(os.path.join(workdir, VOCAB_FILE))
   sequences, batchers, stats = {}, {}, {}
   for split in splits:
     seqs, st = encode_split(corpus.splits[split], vocab,

@@ -102,5 +102,8 @@ class Progress:
 
 
 def log(msg: str) -> None:
-  """Progress lines go to stdout, visible without logging flags."""
-  print(msg, flush=True)
+  """Progress lines go to stdout, visible without logging flags; with
+  several processes, process 0's only (the others' are the same)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    print(msg, flush=True)

@@ -19,11 +19,12 @@ import numpy as np
 
 from vae_jax import schedules
 from vae_jax.models import build_model
-from vae_jax.train import evaluation
+from vae_jax.train import distributed, evaluation
 from vae_jax.train.checkpoint import Checkpointer
 from vae_jax.train.inputs import Inputs, prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, Progress, log
 from vae_jax.train.parallel import ParallelStep, make_parallel_train_step
+from vae_jax.train.parallel_eval import ShardedEvaluator, check_eval_batch_size
 from vae_jax.train.plateau import Plateau
 from vae_jax.train.state import (TrainState, count_params, create_train_state,
                                  get_learning_rate, make_optimizer,
@@ -81,8 +82,10 @@ def init_state(config, model, tx, inputs: Inputs) -> TrainState:
   return create_train_state(model, tx, example, seed=config.seed)
 
 
-def make_train_step(config, model, tx, steps_per_epoch: int) -> ParallelStep:
-  """The train step over `config.train.parallel` (see `vae_jax.train.parallel`)."""
+def make_train_step(config, model, tx, steps_per_epoch: int, *,
+                    devices=None) -> ParallelStep:
+  """The train step over `config.train.parallel` (see `vae_jax.train.parallel`)
+  on `devices` (default: all)."""
   schedule = (kl_schedule_from_config(config.objective.kl_schedule,
                                       steps_per_epoch)
               if config.model.kind == 'vae' else schedules.constant(0.0))
@@ -93,7 +96,8 @@ def make_train_step(config, model, tx, steps_per_epoch: int) -> ParallelStep:
                            kl_threshold=config.objective.kl_threshold,
                            temperature_schedule=tau)
   return make_parallel_train_step(config.train.parallel, step,
-                                  batch_size=config.train.batch_size)
+                                  batch_size=config.train.batch_size,
+                                  devices=devices)
 
 
 def _check_finite(acc, where: str) -> None:
@@ -110,7 +114,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint).
 
   Writes: vocab.txt, config.json, metrics.jsonl, checkpoints/{latest,best},
-  plots/*.png, samples.txt and final.json (test metrics).
+  plots/*.png, samples.txt and final.json (test metrics). With several
+  processes (`vae_jax.train.distributed`) every process runs this, reads its
+  own rows of each batch and gets the same results; process 0 writes the
+  files and all of them the checkpoints (orbax).
 
   Returns:
     The final test metrics.
@@ -120,7 +127,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   inputs = prepare_inputs(config, workdir)  # creates workdir once data is good
   model, tx = build_everything(config, inputs)
   train_b = inputs.batchers['train']
+  if jax.process_count() > 1:  # this process's rows of every global batch
+    train_b = distributed.ProcessShard(
+        inputs.sequences['train'], global_batch_size=config.train.batch_size,
+        boundaries=train_b.boundaries, pad_id=inputs.vocab.pad_id,
+        bos_id=inputs.vocab.bos_id)
   steps_per_epoch = train_b.num_batches
+  chief = distributed.is_chief()
   t = config.train
   total_steps = steps_per_epoch * t.max_epochs
   if t.max_steps:
@@ -131,7 +144,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   state = init_state(config, model, tx, inputs)
   latest = Checkpointer(os.path.join(workdir, 'checkpoints', 'latest'))
   best = Checkpointer(os.path.join(workdir, 'checkpoints', 'best'))
-  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl'))
+  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl'), enabled=chief)
   plateau = Plateau(patience=t.decay_patience, factor=t.lr_decay,
                     min_epoch=t.decay_min_epoch, max_decays=t.max_decays)
   meta = {'epoch': 0, 'batch_in_epoch': 0, 'plateau': plateau.initial_state(),
@@ -142,13 +155,18 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     writer.truncate_after(int(state.step))
     log(f'resuming from {latest.directory} at step {int(state.step)} '
         f'(epoch {meta["epoch"]}, batch {meta["batch_in_epoch"]})')
-  else:
+  elif chief:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json(indent=2))
     log(f'model: {config.model.kind} with {count_params(state.params):,} '
         f'parameters; {steps_per_epoch} steps per epoch')
 
   p_train_step = make_train_step(config, model, tx, steps_per_epoch)
+  # Data-parallel runs evaluate over the same devices (same numbers).
+  evaluator = None
+  if t.parallel != 'none':
+    check_eval_batch_size(config.data.eval_batch_size, jax.device_count())
+    evaluator = ShardedEvaluator(model)
   eval_rng = jax.random.key(config.seed + 1)
   progress = Progress(total_steps, int(state.step))
   step = int(state.step)
@@ -204,7 +222,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     valid = evaluation.evaluate_split(
         state.params, model, inputs.batchers['valid'],
         jax.random.fold_in(eval_rng, epoch),
-        diagnostics=config.train.eval_diagnostics)
+        diagnostics=config.train.eval_diagnostics, evaluator=evaluator)
     writer.write('valid', step, epoch + 1, **valid)
     log(f'epoch {epoch} valid: ' + ', '.join(
         f'{k} {v:.3f}' for k, v in valid.items() if isinstance(v, float)))
@@ -233,7 +251,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     meta['epoch_sums'] = (None if epoch_done or epoch_acc is None else
                           jax.tree.map(lambda x: x.item(), epoch_acc))
     save_latest({}, state)
-    plotting.plot_run(workdir)
+    if chief:
+      plotting.plot_run(workdir)
     progress.exclude(time.perf_counter() - t_eval)
 
   # -- final evaluation with the best parameters -----------------------------
@@ -241,14 +260,16 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   if best.latest_step() is not None:
     params = best.restore(state)[0].params
   test = evaluation.evaluate_split(params, model, inputs.batchers['test'],
-                                   jax.random.fold_in(eval_rng, 10**6))
+                                   jax.random.fold_in(eval_rng, 10**6),
+                                   evaluator=evaluator)
   writer.write('test', step, meta['epoch'], **test)
-  with open(os.path.join(workdir, 'final.json'), 'w') as f:
-    json.dump({'test': test, 'step': step, 'epochs': meta['epoch']}, f,
-              indent=2)
-  generation.write_samples(os.path.join(workdir, 'samples.txt'), model, params,
-                           inputs, config, seed=config.seed)
-  plotting.plot_run(workdir)
+  if chief:
+    with open(os.path.join(workdir, 'final.json'), 'w') as f:
+      json.dump({'test': test, 'step': step, 'epochs': meta['epoch']}, f,
+                indent=2)
+    generation.write_samples(os.path.join(workdir, 'samples.txt'), model,
+                             params, inputs, config, seed=config.seed)
+    plotting.plot_run(workdir)
   latest.close()
   best.close()
   log(f'test: ' + ', '.join(f'{k} {v:.3f}' for k, v in test.items()

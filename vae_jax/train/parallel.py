@@ -13,6 +13,12 @@ cannot drift apart:
                the state is replicated (P()), the batch split on its leading
                axis (P('data')).
 
+Several processes (`jax.distributed.initialize`, see
+`vae_jax.train.distributed`) run the same program over the devices of all of
+them: the mesh (shard_map) or the pmapped axis spans every process's
+devices, each process passes its own rows of the global batch (B / processes
+of them) and gets back the replicated state and metrics on its own devices.
+
 The batch size is global: each of n devices gets B / n rows, and the update
 is that of one device on the whole batch (the step divides the summed
 gradient by the number of real sentences over all devices). Metrics come back
@@ -30,17 +36,20 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from vae_jax.train import distributed
+
 AXIS = 'data'
 KINDS = ('none', 'pmap', 'shard_map')
 
 
 def data_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
-  """A 1-D mesh named 'data' over `devices` (default: all local devices).
+  """A 1-D mesh named 'data' over `devices` (default: all devices of all
+  processes; in a single process, all local devices).
 
   Auto axes: `jax.make_mesh` defaults to Explicit axes, under which `nn.Embed`
   on sharded ids fails to trace.
   """
-  devices = list(devices) if devices is not None else jax.local_devices()
+  devices = list(devices) if devices is not None else jax.devices()
   return jax.make_mesh((len(devices),), (AXIS,),
                        axis_types=(jax.sharding.AxisType.Auto,),
                        devices=devices)
@@ -116,28 +125,36 @@ def make_parallel_train_step(
     step_fn: `(state, batch, *, axis_name=None) -> (state, metrics)` with the
       model and optimizer bound, e.g. `functools.partial(steps.train_step,
       model=..., tx=..., kl_schedule=...)`. It must reduce over `axis_name`.
-    devices: the devices to use (default: all local devices); 'none' uses
-      the default device and ignores it.
+    devices: the devices to use (default: all devices, of every process);
+      'none' uses the default device and ignores it.
     batch_size: the global batch size, checked for divisibility now rather
-      than at the first step.
+      than at the first step. With several processes each passes its own
+      B / (process count) rows to `put_batch`.
 
   Returns:
     A `ParallelStep`.
 
   Raises:
-    ValueError: an unknown kind, or a batch size that is not a multiple of
-      the device count.
+    ValueError: an unknown kind, a batch size that is not a multiple of the
+      device count, or 'none' with several processes.
   """
   if kind not in KINDS:
     raise ValueError(f'config train.parallel={kind!r}: choose one of {KINDS}')
   if kind == 'none':
+    if jax.process_count() > 1:
+      raise ValueError(
+          f"config train.parallel='none' runs on one device, but this run has "
+          f'{jax.process_count()} processes: set train.parallel to '
+          "'shard_map' (or 'pmap') to train over the devices of all of them")
     ident = lambda x: x
     return ParallelStep(kind, (jax.devices()[0],),
                         jax.jit(step_fn, donate_argnums=0), ident, ident,
                         ident)
-  devices = tuple(devices) if devices is not None else tuple(
-      jax.local_devices())
+  devices = tuple(devices) if devices is not None else tuple(jax.devices())
   n = len(devices)
+  # This process's devices: all of them unless several processes run.
+  local = tuple(d for d in devices if d.process_index == jax.process_index())
+  multiprocess = len(local) < n
   if batch_size is not None:
     check_divisible(batch_size, n)
   mesh = data_mesh(devices)
@@ -148,6 +165,11 @@ def make_parallel_train_step(
   if kind == 'pmap':
     pstep = jax.pmap(per_device, axis_name=AXIS, donate_argnums=0,
                      devices=devices)
+    # pmap takes and returns each process's part: a leading axis of the
+    # local device count.
+    nl = len(local)
+    local_mesh = data_mesh(local)
+    local_split = NamedSharding(local_mesh, P(AXIS))
 
     def step(state, batch):
       state, metrics = pstep(state, batch)
@@ -156,17 +178,17 @@ def make_parallel_train_step(
 
     # One compiled broadcast for the whole tree (not one per leaf shape).
     stack = jax.jit(lambda tree: jax.tree.map(
-        lambda x: jnp.broadcast_to(x, (n,) + x.shape), tree),
-                    out_shardings=split)
+        lambda x: jnp.broadcast_to(x, (nl,) + x.shape), tree),
+                    out_shardings=local_split)
 
     def put_state(state):
-      return stack(jax.device_put(state, replicated))
+      return stack(jax.device_put(state, NamedSharding(local_mesh, P())))
 
     def put_batch(batch):
-      _check_batch(batch, n)
+      _check_batch(batch, nl)
       return jax.device_put(
-          jax.tree.map(lambda x: x.reshape((n, -1) + x.shape[1:]), batch),
-          split)
+          jax.tree.map(lambda x: x.reshape((nl, -1) + x.shape[1:]), batch),
+          local_split)
 
     def get_state(state):
       return _first(_on_first_device(state))
@@ -192,60 +214,19 @@ def make_parallel_train_step(
     return state, _on_first_device(metrics)
 
   def put_batch(batch):
+    if multiprocess:  # this process's rows of the global batch
+      _check_batch(batch, len(local))
+      return distributed.global_batch(batch, split)
     _check_batch(batch, n)
     return jax.device_put(batch, split)
+
+  def put_state(state):
+    if multiprocess:
+      return distributed.replicate(state, replicated)
+    return jax.device_put(state, replicated)
 
   def get_state(state):
     return _copy(_on_first_device(state))
 
-  return ParallelStep(kind, devices, step,
-                      lambda state: jax.device_put(state, replicated),
-                      put_batch, get_state)
+  return ParallelStep(kind, devices, step, put_state, put_batch, get_state)
 
-
-def make_sharded_eval(fn: Callable[[Any, Any, jax.Array], Any], *,
-                      devices: Sequence[jax.Device] | None = None,
-                      per_example: bool = False):
-  """Maps a per-batch evaluation function over the batch's shards.
-
-  For evaluation over several devices (`evaluate_split`, IW-NLL): `fn` sees
-  one device's rows. Only functions whose outputs are sums over rows
-  (`steps.eval_step`) or per-row values (IW-NLL per sentence) split this
-  way; a statistic of the whole minibatch (the minibatch MI of
-  `evaluation._eval_batch`) does not.
-
-  Args:
-    fn: (params, batch, rng) -> pytree. With more than one device each shard
-      folds its index into `rng`, so shards draw independent samples.
-    devices: default all local devices.
-    per_example: outputs are per row (leading axis = rows) and are
-      concatenated in row order; otherwise they are sums, added over shards.
-
-  Returns:
-    (run, put_params): `run(params, batch, rng)` with the batch on the host
-    (B a multiple of the device count) and params from `put_params`, which
-    replicates them once instead of on every call.
-  """
-  devices = tuple(devices) if devices is not None else tuple(
-      jax.local_devices())
-  n = len(devices)
-  mesh = data_mesh(devices)
-
-  def body(params, batch, rng):
-    if n > 1:
-      rng = jax.random.fold_in(rng, jax.lax.axis_index(AXIS))
-    out = fn(params, batch, rng)
-    return out if per_example else jax.lax.psum(out, AXIS)
-
-  mapped = jax.jit(jax.shard_map(  # check_vma: see make_parallel_train_step
-      body, mesh=mesh, in_specs=(P(), P(AXIS), P()),
-      out_specs=P(AXIS) if per_example else P(), check_vma=False))
-  split = NamedSharding(mesh, P(AXIS))
-  replicated = NamedSharding(mesh, P())
-
-  def run(params, batch, rng):
-    _check_batch(batch, n)
-    return mapped(params, jax.device_put(batch, split),
-                  jax.device_put(rng, replicated))
-
-  return run, lambda params: jax.device_put(params, replicated)
