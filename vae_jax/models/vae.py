@@ -22,7 +22,10 @@ class SentenceVAE(nn.Module):
 
   def encode(self, ids: jax.Array, length: jax.Array):
     """The posterior q(z | x) for a batch: batch shape [B]."""
-    return self.latent(self.encoder(ids, length))
+    features = self.encoder(ids, length)
+    if getattr(self.latent, 'uses_batch_statistics', False):  # BN-VAE
+      return self.latent(features, mask=length > 0)
+    return self.latent(features)
 
   def log_likelihood(self, z: jax.Array, ids: jax.Array, length: jax.Array, *,
                      deterministic: bool = True) -> jax.Array:
