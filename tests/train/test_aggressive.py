@@ -21,7 +21,7 @@ from vae_jax.train.steps import train_step
 @pytest.fixture(scope='module')
 def env():
   """One model, one SGD split optimizer and one `AggressiveStep` for every
-  test: compiling the steps dominates, and the learning rate (an injected
+  test: compiling the step dominates, and the learning rate (an injected
   hyperparameter) and the inner-loop settings change without recompiling."""
   corpus = generate_synthetic_corpus(seed=0, num_train=160, num_valid=10,
                                      num_test=10)
@@ -145,8 +145,8 @@ def test_inner_loop_compiles_once_per_batch_shape(env):
     state, m = step(state, b)
     total += int(m['num_encoder_steps'])
   assert total >= 3 * len(first) + 3   # ... many inner steps on both shapes,
-  assert step.encoder_step._cache_size() == len(shapes) == 2   # 2 compiles
-  assert step.decoder_step._cache_size() == len(shapes)
+  # one compilation per shape for the encoder, decoder and joint updates
+  assert step.step_fn._cache_size() == len(shapes) == 2
 
 
 def test_inner_loop_stops_when_the_objective_stops_improving(env):
@@ -232,3 +232,19 @@ def test_iterations_depend_only_on_seed_and_step(env):
   for i in range(3, 6):
     state, _ = step(state, batches[i])
   _assert_tree_equal(_host(state), full)
+
+
+def test_aggressive_config_needs_a_vae_on_one_device():
+  c = default.get_config()
+  c.train.aggressive = True
+  c.model.kind = 'lm'
+  with pytest.raises(ValueError, match="model.kind is 'lm'"):
+    aggressive.make_aggressive_step(c, None, None, schedules.constant(1.0))
+  c.model.kind = 'vae'
+  c.train.parallel = 'pmap'
+  with pytest.raises(ValueError, match='one device'):
+    aggressive.make_aggressive_step(c, None, None, schedules.constant(1.0))
+  c.train.parallel = 'none'
+  step = aggressive.make_aggressive_step(c, None, None,
+                                         schedules.constant(1.0))
+  assert (step.max_inner_steps, step.check_every) == (100, 15)

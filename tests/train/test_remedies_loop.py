@@ -11,6 +11,7 @@ samples (tested with the loop in test_loop.py), a quarter of a run's time.
 import os
 
 import jax
+from jax.experimental.compilation_cache import compilation_cache
 import numpy as np
 import pytest
 
@@ -26,12 +27,32 @@ from vae_jax.train.restore import load_config
 from vae_jax.train.state import create_train_state, make_optimizer
 
 
+_CACHE_OPTIONS = ('jax_compilation_cache_dir',
+                  'jax_persistent_cache_min_compile_time_secs',
+                  'jax_persistent_cache_min_entry_size_bytes')
+
+
 @pytest.fixture(scope='module', autouse=True)
-def no_figures_or_samples():
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setattr(plotting, 'plot_run', lambda *a, **k: [])
-    mp.setattr(generation, 'write_samples', lambda *a, **k: None)
-    yield
+def cheap_runs(tmp_path_factory):
+  """No figures or samples, and a persistent compilation cache while this
+  module runs: a crashed and a resumed run compile what the uninterrupted
+  run compiled, and reading the executables back cuts a run from 44 s to
+  2.6 s of CPU (measured on the aggressive run)."""
+  old = {k: getattr(jax.config, k) for k in _CACHE_OPTIONS}
+  jax.config.update('jax_compilation_cache_dir',
+                    str(tmp_path_factory.mktemp('xla_cache')))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  compilation_cache.reset_cache()
+  try:
+    with pytest.MonkeyPatch.context() as mp:
+      mp.setattr(plotting, 'plot_run', lambda *a, **k: [])
+      mp.setattr(generation, 'write_samples', lambda *a, **k: None)
+      yield
+  finally:
+    for k, v in old.items():
+      jax.config.update(k, v)
+    compilation_cache.reset_cache()
 
 
 # 64 sentences in batches of 16: 4 steps an epoch, all of one shape.

@@ -42,7 +42,7 @@ import numpy as np
 import optax
 
 from vae_jax.train.state import TrainState, make_optimizer
-from vae_jax.train.steps import objective_gradients, step_keys, step_metrics
+from vae_jax.train.steps import objective_gradients, step_metrics
 
 GROUPS = ('encoder', 'decoder')
 # Top-level parameter collections of the generator; everything else (the
@@ -71,7 +71,8 @@ class SplitOptimizer:
   transformation (`part`, built without clipping). `apply` clips the whole
   gradient by its global norm, as He et al. do, and then steps only the
   requested groups: the parameters and the optimizer state of the others
-  are returned as they came (the same arrays, so bit-identical).
+  are selected unchanged (bit-identical; not "plus a zero update", which
+  would turn -0.0 into +0.0).
 
   `init` and `update` follow the optax protocol (updating both groups), so
   the ordinary `steps.train_step` works with it too.
@@ -100,12 +101,17 @@ class SplitOptimizer:
     updates, new_state = self._group_updates(grads, opt_state, params, GROUPS)
     return merge_params(updates), new_state
 
-  def apply(self, grads, opt_state, params, *, groups: Sequence[str]):
-    """(new params, new state) with only `groups` updated."""
-    updates, new_state = self._group_updates(grads, opt_state, params, groups)
+  def apply(self, grads, opt_state, params, *, update: dict[str, Any]):
+    """(new params, new state); group g is updated where `update[g]` (a
+    bool, or a traced boolean scalar: one compiled step serves every mode),
+    else returned as it came, bit for bit."""
+    updates, new_state = self._group_updates(grads, opt_state, params, GROUPS)
     parts = split_params(params)
-    for name in groups:
-      parts[name] = optax.apply_updates(parts[name], updates[name])
+    for name in GROUPS:
+      new = optax.apply_updates(parts[name], updates[name])
+      parts[name], new_state[name] = jax.tree.map(
+          lambda n, o, u=update[name]: jnp.where(u, n, o),
+          (new, new_state[name]), (parts[name], opt_state[name]))
     return merge_params(parts), new_state
 
 
@@ -119,34 +125,42 @@ def make_split_optimizer(*, name: str, learning_rate: float,
 
 
 def split_train_step(state: TrainState, batch: dict[str, jax.Array],
-                     inner_step: jax.Array, *, groups: tuple[str, ...], model,
-                     tx: SplitOptimizer,
+                     inner_step: jax.Array, decoder_only: jax.Array, *,
+                     model, tx: SplitOptimizer,
                      kl_schedule: Callable[[jax.Array], jax.Array],
                      kl_mode: str = 'standard', kl_threshold: float = 0.0
                      ) -> tuple[TrainState, dict[str, Any]]:
-  """One update of the parameter groups `groups` (static).
+  """One update of the mode chosen by traced arguments (one compilation).
 
-  An encoder-only step (`groups == ('encoder',)`) is an inner step of
-  iteration `state.step`: its random streams come from (seed, step,
-  inner_step) and it does not advance `state.step`. Any other step is an
-  iteration (streams from (seed, step), as `steps.train_step`) and advances
-  it. The KL weight is the iteration's in both cases.
+  * `inner_step` >= 1: encoder-only, inner step `inner_step` of iteration
+    `state.step`; random streams from (seed, step, inner_step); `state.step`
+    unchanged; `decoder_only` ignored.
+  * `inner_step` == 0 and `decoder_only`: the decoder update that ends an
+    iteration in aggressive mode.
+  * `inner_step` == 0 and not `decoder_only`: both groups (after the mode).
+  An iteration (`inner_step` == 0) draws its streams from (seed, step) as
+  `steps.train_step` does and advances `state.step`. The KL weight is the
+  iteration's in every case.
 
   Returns:
     (new state, metrics as `steps.train_step`'s).
   """
-  inner = groups == ('encoder',)
-  if inner:
-    rngs = step_keys(jax.random.fold_in(state.rng, state.step), inner_step)
-  else:
-    rngs = step_keys(state.rng, state.step)
+  inner = inner_step > 0
+  base = jax.random.fold_in(state.rng, state.step)
+  key = jax.random.wrap_key_data(
+      jnp.where(inner, jax.random.key_data(jax.random.fold_in(base,
+                                                              inner_step)),
+                jax.random.key_data(base)),
+      impl=jax.random.key_impl(base))
+  k_drop, k_lat = jax.random.split(key)   # = step_keys(rng, step) if not inner
   kl_weight = kl_schedule(state.step)
-  grads, sums = objective_gradients(state.params, batch, rngs, kl_weight,
-                                    model=model, kl_mode=kl_mode,
-                                    kl_threshold=kl_threshold)
+  grads, sums = objective_gradients(
+      state.params, batch, {'dropout': k_drop, 'latent': k_lat}, kl_weight,
+      model=model, kl_mode=kl_mode, kl_threshold=kl_threshold)
+  update = {'encoder': inner | ~decoder_only, 'decoder': ~inner}
   params, opt_state = tx.apply(grads, state.opt_state, state.params,
-                               groups=groups)
-  new_state = state.replace(step=state.step if inner else state.step + 1,
+                               update=update)
+  new_state = state.replace(step=state.step + (~inner).astype(state.step.dtype),
                             params=params, opt_state=opt_state)
   return new_state, step_metrics(sums, grads, params, kl_weight, state.step)
 
@@ -169,8 +183,10 @@ class AggressiveStep:
 
   Attributes:
     active: whether the aggressive mode is on (set by `begin_epoch`).
-    encoder_step, decoder_step, joint_step: the jitted updates (for tests:
-      `encoder_step._cache_size()` counts its compilations).
+    step_fn: the jitted `split_train_step` behind all three updates
+      (`step_fn._cache_size()` counts its compilations).
+    encoder_step, decoder_step, joint_step: (state, batch, inner_step) ->
+      (state, metrics), the three modes of `step_fn`.
   """
 
   def __init__(self, *, model, tx: SplitOptimizer,
@@ -181,13 +197,16 @@ class AggressiveStep:
     kw = dict(model=model, tx=tx, kl_schedule=kl_schedule, kl_mode=kl_mode,
               kl_threshold=kl_threshold)
 
-    def jit(groups):
-      return jax.jit(functools.partial(split_train_step, groups=groups, **kw),
-                     donate_argnums=0)
+    self.step_fn = jax.jit(functools.partial(split_train_step, **kw),
+                           donate_argnums=0)
 
-    self.encoder_step = jit(('encoder',))
-    self.decoder_step = jit(('decoder',))
-    self.joint_step = jit(GROUPS)
+    def mode(decoder_only: bool):
+      flag = jnp.asarray(decoder_only)
+      return lambda state, batch, sub: self.step_fn(state, batch, sub, flag)
+
+    self.encoder_step = mode(False)     # with inner_step >= 1
+    self.decoder_step = mode(True)      # with inner_step == 0
+    self.joint_step = mode(False)       # with inner_step == 0
     self.seed = seed
     self.max_inner_steps = max_inner_steps
     self.check_every = check_every
@@ -249,6 +268,9 @@ def make_aggressive_step(config, model, tx: SplitOptimizer,
                          ) -> AggressiveStep:
   """The `AggressiveStep` of a config (`config.train.aggressive*` keys)."""
   t = config.train
+  if config.model.kind != 'vae':
+    raise ValueError('config train.aggressive=True trains the inference '
+                     f'network of a VAE: model.kind is {config.model.kind!r}')
   if t.parallel != 'none':
     raise ValueError(f'config train.aggressive=True runs on one device: set '
                      f'train.parallel=\'none\' (got {t.parallel!r})')

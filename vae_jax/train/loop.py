@@ -105,6 +105,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   train_b = inputs.batchers['train']
   steps_per_epoch = train_b.num_batches
   t = config.train
+  if t.model_selection not in ('loss', 'rec'):
+    raise ValueError(f'config train.model_selection={t.model_selection!r}: '
+                     "choose 'loss' or 'rec'")
   total_steps = steps_per_epoch * t.max_epochs
   if t.max_steps:
     total_steps = min(total_steps, t.max_steps)
