@@ -45,7 +45,8 @@ def _flat(d, prefix=''):
 
 PTB_ROWS = {
     'ptb_vae_aggressive': {'train.aggressive': True},
-    'ptb_vae_bn': {'model.latent_kwargs.bn_gamma': 0.6},
+    'ptb_vae_bn': {'model.latent_kwargs.bn_gamma': 0.6,
+                   'model.latent_kwargs.bn_eps': 1e-12},
     'ptb_vae_fb_kingma': {'objective.kl_mode': 'free_bits_kingma',
                           'objective.kl_threshold': 0.25},
     'ptb_vae_pretrain_fb': {'train.pretrain_encoder_epochs': 100,
