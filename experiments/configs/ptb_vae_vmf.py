@@ -6,8 +6,8 @@ library default kappa = 50: the KL is then the constant 12.25 nats
 (`vmf_kl_to_uniform(50., 32)`) and cannot collapse. Xu and Durrett tune
 kappa per corpus and latent size; 50 is not taken from their PTB row. The
 KL-weight schedule is kept but has no effect on the gradient.
-`--config.model.latent_kwargs.learn_kappa=True`
-learns it instead. No agreed published PTB number: our row only.
+`--config.model.latent_kwargs.learn_kappa=True` learns kappa instead. No
+agreed published PTB number: our row only.
 
   python -m experiments.train --config=experiments/configs/ptb_vae_vmf.py \
       --data_dir=../shared/data/ptb --workdir=runs/ptb_vae_vmf
