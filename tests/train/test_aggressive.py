@@ -248,3 +248,22 @@ def test_aggressive_config_needs_a_vae_on_one_device():
   step = aggressive.make_aggressive_step(c, None, None,
                                          schedules.constant(1.0))
   assert (step.max_inner_steps, step.check_every) == (100, 15)
+
+
+def test_config_of_a_run_from_before_these_options_still_builds():
+  """experiments.evaluate rebuilds a run from its config.json: one written
+  before the options existed lacks their keys and means a plain run."""
+  import types
+  import ml_collections
+  from vae_jax.train import loop
+  old = default.get_config().to_dict()
+  for key in ('aggressive', 'aggressive_max_inner_steps',
+              'aggressive_check_every', 'pretrain_encoder_epochs',
+              'pretrain_encoder_workdir', 'model_selection'):
+    del old['train'][key]
+  corpus = generate_synthetic_corpus(seed=0, num_train=20, num_valid=2,
+                                     num_test=2)
+  inputs = types.SimpleNamespace(vocab=Vocabulary.build(corpus.splits['train']))
+  _, tx = loop.build_everything(ml_collections.ConfigDict(old), inputs)
+  assert not isinstance(tx, aggressive.SplitOptimizer)
+  assert 'learning_rate' in tx.init({'w': jnp.zeros(2)}).hyperparams

@@ -50,8 +50,10 @@ def build_everything(config, inputs: Inputs):
                       unk_id=inputs.vocab.unk_id, pad_id=inputs.vocab.pad_id,
                       bos_id=inputs.vocab.bos_id)
   t = config.train
-  # Aggressive training keeps separate encoder and decoder optimizers.
-  make = aggressive.make_split_optimizer if t.aggressive else make_optimizer
+  # Aggressive training keeps separate encoder and decoder optimizers. (The
+  # config.json of a run from before that option lacks the key.)
+  make = (aggressive.make_split_optimizer if t.get('aggressive', False)
+          else make_optimizer)
   tx = make(name=t.optimizer, learning_rate=t.learning_rate,
             grad_clip=t.grad_clip, momentum=t.momentum)
   return model, tx
