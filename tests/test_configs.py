@@ -52,3 +52,51 @@ def test_discrete_ptb_rows(name, latent, tau):
     else:  # Jang et al.: max(0.5, exp(-1e-4 t))
       assert [round(float(sched(t)), 4) for t in (0, 5000, 10**5)] == [
           tau, 0.6065, 0.5]
+
+
+def _flat(d, prefix=''):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict) and v:
+      out.update(_flat(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+PTB_ROWS = {
+    'ptb_vae_aggressive': {'train.aggressive': True},
+    'ptb_vae_bn': {'model.latent_kwargs.bn_gamma': 0.6,
+                   'model.latent_kwargs.bn_eps': 1e-12},
+    'ptb_vae_fb_kingma': {'objective.kl_mode': 'free_bits_kingma',
+                          'objective.kl_threshold': 0.25},
+    'ptb_vae_pretrain_fb': {'train.pretrain_encoder_epochs': 100,
+                            'objective.kl_schedule.start': 0.0,
+                            'objective.kl_mode': 'free_bits_li',
+                            'objective.kl_threshold': 8.0},
+    'ptb_vae_vmf': {'model.latent': 'vmf', 'model.latent_kwargs.kappa': 50.0},
+    'ptb_vae_word_dropout': {'model.word_dropout': 0.25},
+}
+
+
+@pytest.mark.parametrize('name', sorted(PTB_ROWS))
+def test_ptb_rows_change_only_their_remedy(name):
+  from experiments.configs import ptb_vae
+  base = _flat(ptb_vae.get_config().to_dict())
+  row = _flat(importlib.import_module(
+      f'experiments.configs.{name}').get_config().to_dict())
+  changed = {k: v for k, v in row.items() if base.get(k, object()) != v}
+  assert changed == PTB_ROWS[name]
+  assert set(base) - set(row) <= {'model.latent_kwargs'}  # empty -> filled
+
+
+def test_ptb_cyclical_row_follows_fu_et_al():
+  """M = 4 cycles of 10 epochs, rising 0 -> 1 over the first half."""
+  from experiments.configs import ptb_vae_cyclical
+  from vae_jax.train.loop import kl_schedule_from_config
+  schedule = kl_schedule_from_config(
+      ptb_vae_cyclical.get_config().objective.kl_schedule, 1000)
+  values = [float(schedule(t)) for t in (0, 2500, 5000, 9999, 10000, 35000,
+                                         40000, 90000)]
+  assert values == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0],
+                                 abs=1e-3)

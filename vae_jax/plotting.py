@@ -36,7 +36,10 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
   out_dir = os.path.join(workdir, 'plots')
   os.makedirs(out_dir, exist_ok=True)
   title = title or os.path.basename(os.path.normpath(workdir))
-  is_vae = any(r.get('kl', 0) for r in records if r.get('split') == 'valid')
+  # A VAE's evaluation always has `mi_batch`; its KL may be exactly 0 (a
+  # collapsed posterior, or an autoencoder stage), so that is no test.
+  is_vae = any('mi_batch' in r or r.get('kl', 0) for r in records
+               if r.get('split') == 'valid')
   written = []
 
   panels = [('neg_elbo', '-ELBO (nats / sentence)'),

@@ -75,6 +75,20 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.log_every_steps = 100
   c.train.checkpoint_every_steps = 500  # plus one at every epoch end
   c.train.eval_diagnostics = True        # MI and AU on valid every epoch (VAE)
+  # Validation metric that picks the best checkpoint and drives the halving:
+  # 'loss' (-ELBO for a VAE, NLL for an LM) | 'rec' (an autoencoder stage).
+  c.train.model_selection = 'loss'
+  # Aggressive inference-network training (He et al. 2019, vae_jax.train.
+  # aggressive): encoder-only steps on fresh batches before each decoder
+  # step, until validation MI decreases. Separate encoder/decoder optimizers.
+  c.train.aggressive = False
+  c.train.aggressive_max_inner_steps = 100  # their `while sub_iter < 100`
+  c.train.aggressive_check_every = 15       # convergence check period
+  # Encoder pretraining (Li et al. 2019, vae_jax.train.pretrain): first train
+  # an autoencoder (KL weight 0) for at most this many epochs, keep its
+  # encoder, re-initialise the decoder, then train this config. 0: off.
+  c.train.pretrain_encoder_epochs = 0
+  c.train.pretrain_encoder_workdir = ''  # stage 1's run; '' -> <workdir>/pretrain_encoder
   # Data parallelism over all local devices (vae_jax.train.parallel):
   # 'none' (one device) | 'pmap' | 'shard_map'. batch_size is the global batch
   # and must be a multiple of the device count; updates equal one device's.

@@ -23,21 +23,73 @@ class GaussianLatent(nn.Module):
   """Linear map to the mean and log-variance of a diagonal Gaussian.
 
   As in He et al. (2019): one bias-free linear layer to 2D outputs.
+
+  With `bn_gamma > 0` it is the BN-VAE head of Zhu et al. (2020): the means
+  are batch-normalised per dimension with a *fixed* scale gamma and a
+  learned shift beta (`mu_bn_bias`, initialised at 0), as in their code
+  (`BatchNorm1d(nz)` whose weight is filled with gamma and frozen). Over a
+  batch the means then have mean beta_d and variance gamma^2 (up to eps),
+  so the batch-mean KL is at least sum_d (gamma^2 + beta_d^2) / 2 > 0.
+  Deviation: the statistics are always those of the batch's real rows
+  (padding rows masked), in evaluation too; their code evaluates with
+  running averages. A batch-dependent q is still a valid proposal, so -ELBO
+  and the IW-NLL remain upper bounds on the NLL.
+
+  Attributes:
+    latent_dim: D.
+    init_scale: U(-s, s) initialisation of the linear map.
+    bn_gamma: fixed BN scale of the means; 0 disables BN (no extra
+      parameter, so the parameter tree is the plain head's).
+    bn_eps: added to the batch variance.
   """
   latent_dim: int
   init_scale: float = 0.01
+  bn_gamma: float = 0.0
+  bn_eps: float = 1e-5
+
+  @property
+  def uses_batch_statistics(self) -> bool:
+    """True when the posterior of a row depends on the batch (`mask` used)."""
+    return self.bn_gamma > 0
 
   def prior_sample(self, key: jax.Array, num: int) -> jax.Array:
     """z ~ N(0, I): <float>[num, D]."""
     return jax.random.normal(key, (num, self.latent_dim))
 
   @nn.compact
-  def __call__(self, features: jax.Array) -> DiagGaussianPosterior:
-    """<float>[B, H] -> posterior with batch [B], event [D]."""
+  def __call__(self, features: jax.Array,
+               mask: jax.Array | None = None) -> DiagGaussianPosterior:
+    """<float>[B, H] -> posterior with batch [B], event [D].
+
+    `mask` <bool>[B] marks the real rows; only BN (`bn_gamma > 0`) uses it.
+    """
+    if self.bn_gamma < 0:
+      raise ValueError(f'GaussianLatent: bn_gamma must be >= 0 (0: no BN), '
+                       f'got {self.bn_gamma}')
     out = nn.Dense(2 * self.latent_dim, use_bias=False,
                    kernel_init=symmetric_uniform(self.init_scale))(features)
     loc, log_var = jnp.split(out, 2, axis=-1)
+    if self.bn_gamma > 0:
+      beta = self.param('mu_bn_bias', nn.initializers.zeros,
+                        (self.latent_dim,))
+      loc = batch_normalize(loc, mask=mask, eps=self.bn_eps) * self.bn_gamma
+      loc = loc + beta
     return DiagGaussianPosterior(loc=loc, log_var=log_var)
+
+
+def batch_normalize(x: jax.Array, *, mask: jax.Array | None = None,
+                    eps: float = 1e-5) -> jax.Array:
+  """(x - mean) / sqrt(var + eps) per column over the rows where `mask`.
+
+  The biased variance, as batch normalisation in training mode. Rows outside
+  the mask are normalised with the same statistics (and ignored later).
+  """
+  m = (jnp.ones(x.shape[:1], x.dtype) if mask is None
+       else jnp.asarray(mask, x.dtype))[:, None]
+  n = jnp.maximum(jnp.sum(m), 1.0)
+  mean = jnp.sum(x * m, axis=0) / n
+  var = jnp.sum(jnp.square(x - mean) * m, axis=0) / n
+  return (x - mean) * jax.lax.rsqrt(var + eps)
 
 
 class VMFLatent(nn.Module):

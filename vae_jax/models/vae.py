@@ -32,9 +32,12 @@ class SentenceVAE(nn.Module):
         uses the head's configured `temperature`. Other heads take none.
     """
     features = self.encoder(ids, length)
-    if temperature is None:
-      return self.latent(features)
-    return self.latent(features, temperature=temperature)
+    kwargs = {}
+    if getattr(self.latent, 'uses_batch_statistics', False):  # BN-VAE
+      kwargs['mask'] = length > 0
+    if temperature is not None:
+      kwargs['temperature'] = temperature
+    return self.latent(features, **kwargs)
 
   def log_likelihood(self, z: jax.Array, ids: jax.Array, length: jax.Array, *,
                      deterministic: bool = True) -> jax.Array:

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae_jax import schedules
+from vae_jax.train import aggressive, pretrain
 from vae_jax.models import build_model
 from vae_jax.train import distributed, evaluation
 from vae_jax.train.checkpoint import Checkpointer
@@ -71,8 +72,12 @@ def build_everything(config, inputs: Inputs):
                       unk_id=inputs.vocab.unk_id, pad_id=inputs.vocab.pad_id,
                       bos_id=inputs.vocab.bos_id)
   t = config.train
-  tx = make_optimizer(name=t.optimizer, learning_rate=t.learning_rate,
-                      grad_clip=t.grad_clip, momentum=t.momentum)
+  # Aggressive training keeps separate encoder and decoder optimizers. (The
+  # config.json of a run from before that option lacks the key.)
+  make = (aggressive.make_split_optimizer if t.get('aggressive', False)
+          else make_optimizer)
+  tx = make(name=t.optimizer, learning_rate=t.learning_rate,
+            grad_clip=t.grad_clip, momentum=t.momentum)
   return model, tx
 
 
@@ -85,10 +90,13 @@ def init_state(config, model, tx, inputs: Inputs) -> TrainState:
 def make_train_step(config, model, tx, steps_per_epoch: int, *,
                     devices=None) -> ParallelStep:
   """The train step over `config.train.parallel` (see `vae_jax.train.parallel`)
-  on `devices` (default: all)."""
+  on `devices` (default: all), or with `config.train.aggressive` an
+  `aggressive.AggressiveStep`."""
   schedule = (kl_schedule_from_config(config.objective.kl_schedule,
                                       steps_per_epoch)
               if config.model.kind == 'vae' else schedules.constant(0.0))
+  if config.train.aggressive:
+    return aggressive.make_aggressive_step(config, model, tx, schedule)
   tau = temperature_schedule_from_config(config, steps_per_epoch)
   step = functools.partial(train_step, model=model, tx=tx,
                            kl_schedule=schedule,
@@ -135,6 +143,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   steps_per_epoch = train_b.num_batches
   chief = distributed.is_chief()
   t = config.train
+  if t.model_selection not in ('loss', 'rec'):
+    raise ValueError(f'config train.model_selection={t.model_selection!r}: '
+                     "choose 'loss' or 'rec'")
   total_steps = steps_per_epoch * t.max_epochs
   if t.max_steps:
     total_steps = min(total_steps, t.max_steps)
@@ -149,17 +160,22 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                     min_epoch=t.decay_min_epoch, max_decays=t.max_decays)
   meta = {'epoch': 0, 'batch_in_epoch': 0, 'plateau': plateau.initial_state(),
           'epoch_sums': None, 'done': False,
-          'vocab_fingerprint': inputs.vocab.fingerprint()}
+          'vocab_fingerprint': inputs.vocab.fingerprint(),
+          'aggressive': aggressive.initial_mode(t.aggressive)}
   if latest.latest_step() is not None:
     state, meta = latest.restore(state)
+    meta.setdefault('aggressive', aggressive.initial_mode(False))
     writer.truncate_after(int(state.step))
     log(f'resuming from {latest.directory} at step {int(state.step)} '
         f'(epoch {meta["epoch"]}, batch {meta["batch_in_epoch"]})')
-  elif chief:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json(indent=2))
-    log(f'model: {config.model.kind} with {count_params(state.params):,} '
-        f'parameters; {steps_per_epoch} steps per epoch')
+  else:
+    if t.pretrain_encoder_epochs:  # Li et al. (2019): stage 1, an autoencoder
+      state = pretrain.with_pretrained_encoder(config, workdir, state)
+    if chief:
+      with open(os.path.join(workdir, 'config.json'), 'w') as f:
+        f.write(config.to_json(indent=2))
+      log(f'model: {config.model.kind} with {count_params(state.params):,} '
+          f'parameters; {steps_per_epoch} steps per epoch')
 
   p_train_step = make_train_step(config, model, tx, steps_per_epoch)
   # Data-parallel runs evaluate over the same devices (same numbers).
@@ -187,6 +203,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     # Within the epoch `state` is placed on the devices (replicated); outside
     # it, it is the one-device state checkpoints hold.
     state = p_train_step.put_state(state)
+    if t.aggressive:
+      p_train_step.begin_epoch(batches, meta['aggressive']['active'])
     i = meta['batch_in_epoch'] - 1
     for i in range(meta['batch_in_epoch'], len(batches)):
       state, m = p_train_step(state, batches[i])
@@ -227,7 +245,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     log(f'epoch {epoch} valid: ' + ', '.join(
         f'{k} {v:.3f}' for k, v in valid.items() if isinstance(v, float)))
     if epoch_done:
-      pstate, actions = plateau.update(meta['plateau'], epoch, valid['loss'])
+      pstate, actions = plateau.update(meta['plateau'], epoch,
+                                       valid[t.model_selection])
+      if meta['aggressive']['active']:
+        meta['aggressive'] = aggressive.next_mode(meta['aggressive'],
+                                                  valid['mi_batch'])
+        if not meta['aggressive']['active']:
+          log(f'validation MI fell to {valid["mi_batch"]:.3f}: aggressive '
+              'training ends')
     else:  # stopped mid-epoch by the step budget: no plateau bookkeeping
       pstate, actions = meta['plateau'], {'improved': False, 'decay': False,
                                           'stop': False}

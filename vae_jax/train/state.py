@@ -56,14 +56,27 @@ def make_optimizer(*, name: str, learning_rate: float, grad_clip: float = 0.0,
 
 
 def get_learning_rate(state: TrainState) -> float:
-  return float(state.opt_state.hyperparams['learning_rate'])
+  """The learning rate; with separate encoder and decoder optimizers (a dict
+  of states, `vae_jax.train.aggressive`) the encoder's (both are set alike)."""
+  opt_state = state.opt_state
+  if isinstance(opt_state, dict):
+    opt_state = opt_state['encoder']
+  return float(opt_state.hyperparams['learning_rate'])
+
+
+def _with_learning_rate(opt_state, value: float):
+  hp = dict(opt_state.hyperparams)
+  hp['learning_rate'] = jnp.asarray(value, dtype=hp['learning_rate'].dtype)
+  return opt_state._replace(hyperparams=hp)
 
 
 def set_learning_rate(state: TrainState, value: float) -> TrainState:
-  """Returns `state` with the optimizer's learning rate set to `value`."""
-  hp = dict(state.opt_state.hyperparams)
-  hp['learning_rate'] = jnp.asarray(value, dtype=hp['learning_rate'].dtype)
-  return state.replace(opt_state=state.opt_state._replace(hyperparams=hp))
+  """Returns `state` with the optimizer's learning rate set to `value` (every
+  optimizer's, when the state holds a dict of them)."""
+  if isinstance(state.opt_state, dict):
+    return state.replace(opt_state={
+        k: _with_learning_rate(v, value) for k, v in state.opt_state.items()})
+  return state.replace(opt_state=_with_learning_rate(state.opt_state, value))
 
 
 def create_train_state(model, tx: optax.GradientTransformation,

@@ -66,27 +66,69 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
   """
   rngs = step_keys(state.rng, state.step, axis_name=axis_name)
   kl_weight = kl_schedule(state.step)
-  extra = {}
-  if temperature_schedule is not None:
-    extra['temperature'] = temperature_schedule(state.step)
+  extra = model_kwargs(temperature_schedule, state.step)
+  grads, sums = objective_gradients(
+      state.params, batch, rngs, kl_weight, model=model, kl_mode=kl_mode,
+      kl_threshold=kl_threshold, axis_name=axis_name, model_kwargs=extra)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  new_state = state.replace(step=state.step + 1, params=params,
+                            opt_state=opt_state)
+  metrics = step_metrics(sums, grads, params, kl_weight, state.step)
+  if 'temperature' in extra:
+    metrics['temperature'] = jnp.asarray(extra['temperature'], jnp.float32)
+  return new_state, metrics
 
-  def objective(params):
-    out = model.apply({'params': params}, batch['ids'], batch['length'],
+
+def model_kwargs(temperature_schedule, step: jax.Array) -> dict[str, Any]:
+  """Keyword arguments of the training `model.apply` at `step`: the
+  annealed Gumbel-softmax temperature when there is a schedule."""
+  if temperature_schedule is None:
+    return {}
+  return {'temperature': temperature_schedule(step)}
+
+
+def objective_gradients(params, batch: dict[str, jax.Array],
+                        rngs: dict[str, jax.Array], kl_weight: jax.Array, *,
+                        model, kl_mode: str = 'standard',
+                        kl_threshold: float = 0.0,
+                        axis_name: str | None = None,
+                        model_kwargs: dict[str, Any] | None = None):
+  """Gradient of the objective per real sentence, and the metric sums.
+
+  The batch *sum* of the objective is differentiated and divided by the
+  number of real sentences over all devices (the sums are psummed over
+  `axis_name` when it is set).
+
+  `model_kwargs` go to `model.apply` (e.g. a traced temperature).
+
+  Returns:
+    (grads like `params`, metric sums of `loss_and_metrics`).
+  """
+  extra = model_kwargs or {}
+
+  def objective(p):
+    out = model.apply({'params': p}, batch['ids'], batch['length'],
                       deterministic=False, rngs=rngs, **extra)
     _, sums = loss_and_metrics(out, batch['length'], kl_weight=kl_weight,
                                kl_mode=kl_mode, kl_threshold=kl_threshold,
                                axis_name=axis_name)
     return sums['loss_sum'], sums
 
-  grads, sums = jax.grad(objective, has_aux=True)(state.params)
-  n = sums['num_sentences']
+  grads, sums = jax.grad(objective, has_aux=True)(params)
   if axis_name is not None:
     grads = jax.lax.psum(grads, axis_name)
     sums = jax.lax.psum(sums, axis_name)
-    n = sums['num_sentences']
+  n = sums['num_sentences']
   grads = jax.tree.map(lambda g: g / jnp.maximum(n, 1.0), grads)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
-  params = optax.apply_updates(state.params, updates)
+  return grads, sums
+
+
+def step_metrics(sums: dict[str, jax.Array], grads, params,
+                 kl_weight: jax.Array, step: jax.Array) -> dict[str, Any]:
+  """A train step's metrics: the sums, gradient and parameter norms, the KL
+  weight and `first_nonfinite_step` (`step` if the loss or the gradient was
+  not finite, else int max)."""
   grad_norm = optax.tree.norm(grads)
   finite = jnp.isfinite(sums['loss_sum']) & jnp.isfinite(grad_norm)
   metrics = dict(sums)
@@ -94,12 +136,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
       grad_norm_sum=grad_norm, num_steps=jnp.ones(()),
       kl_weight=jnp.asarray(kl_weight, jnp.float32),
       param_norm=optax.tree.norm(params),
-      first_nonfinite_step=jnp.where(finite, _NO_BAD_STEP, state.step))
-  if 'temperature' in extra:
-    metrics['temperature'] = jnp.asarray(extra['temperature'], jnp.float32)
-  new_state = state.replace(step=state.step + 1, params=params,
-                            opt_state=opt_state)
-  return new_state, metrics
+      first_nonfinite_step=jnp.where(finite, _NO_BAD_STEP, step))
+  return metrics
 
 
 def eval_step(params, batch: dict[str, jax.Array], rng: jax.Array, *,
@@ -155,6 +193,8 @@ def summarize(sums: dict[str, Any]) -> dict[str, float]:
   }
   if 'num_steps' in s:
     out['grad_norm'] = s['grad_norm_sum'] / max(s['num_steps'], 1.0)
+  if 'num_encoder_steps' in s:  # aggressive training: inner steps / update
+    out['encoder_steps'] = s['num_encoder_steps'] / max(s['num_steps'], 1.0)
   for k in ('kl_weight', 'param_norm', 'mi_sum', 'temperature'):
     if k in s and k != 'mi_sum':
       out[k] = s[k]

@@ -1,0 +1,118 @@
+r"""The PTB table of collapse remedies, from the runs' evaluation files.
+
+Reads <runs_dir>/<run>/eval_<split>.json (written by experiments.evaluate)
+for every row and prints a markdown table: -ELBO, reconstruction, IW-NLL
+(K = 500), PPL, KL, MI, AU, each as "ours (published)". Published values:
+Li et al. (2019) as quoted in Li et al. (2020), table 8. A run whose
+workdir is missing is shown as "not run", one without the evaluation file
+as "not evaluated".
+
+  python -m experiments.results_table --runs_dir=runs [--out=table.md]
+
+The runs and their evaluation (one pair per row; the configs' docstrings
+hold the same commands):
+
+  python -m experiments.train --config=experiments/configs/<run>.py \
+      --data_dir=../shared/data/ptb --workdir=runs/<run>
+  python -m experiments.evaluate --workdir=runs/<run> --data_dir=../shared/data/ptb
+
+Columns: PPL is exp(NLL / tokens) with the IW-NLL for a VAE (the LM's exact
+NLL for the LM); MI is the whole-test-set estimator (`mi` of evaluate.py;
+the per-minibatch one is capped at log(batch size), below the published
+5.31); AU counts dimensions with Cov_x(E_q[z]) > 0.01.
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string('runs_dir', 'runs', 'Directory holding one workdir a row.')
+flags.DEFINE_enum('split', 'test', ['valid', 'test'], 'Evaluated split.')
+flags.DEFINE_string('out', None, 'Also write the table to this file.')
+FLAGS = flags.FLAGS
+
+# (workdir name, row label, published values)
+ROWS = [
+    ('ptb_lm', 'LSTM-LM', {'iw_nll': 101.04, 'ppl': 100.47}),
+    ('ptb_vae', 'VAE + monotonic annealing',
+     {'neg_elbo': 101.28, 'ppl': 101.40, 'kl': 0.0, 'au': 0}),
+    ('ptb_vae_cyclical', 'VAE + cyclical annealing',
+     {'neg_elbo': 102.81, 'ppl': 108.81, 'kl': 1.37, 'mi': 1.27, 'au': 5}),
+    ('ptb_vae_aggressive', 'VAE + aggressive training',
+     {'neg_elbo': 101.19, 'ppl': 99.83, 'kl': 0.93, 'mi': 0.83, 'au': 4}),
+    ('ptb_vae_pretrain_fb', 'VAE + pretraining + free bits (Li)',
+     {'neg_elbo': 102.41, 'ppl': 96.86, 'kl': 6.54, 'mi': 5.31, 'au': 32}),
+    ('ptb_vae_word_dropout', 'VAE + word dropout', {}),
+    ('ptb_vae_fb_kingma', 'VAE + free bits (Kingma)', {}),
+    ('ptb_vae_vmf', 'vMF VAE', {}),
+    ('ptb_vae_bn', 'BN-VAE', {}),
+]
+
+COLUMNS = [('neg_elbo', '-ELBO'), ('rec', 'rec'),
+           ('iw_nll', 'IW-NLL (K=500)'), ('ppl', 'PPL'), ('kl', 'KL'),
+           ('mi', 'MI'), ('au', 'AU')]
+
+
+def _ours(results: dict) -> dict:
+  """The table's columns from an evaluation file (LM or VAE)."""
+  if 'nll' in results:      # an LM: its NLL is exact
+    return {'iw_nll': results['nll'], 'ppl': results['ppl']}
+  out = {k: results.get(k) for k in ('neg_elbo', 'rec', 'iw_nll', 'kl', 'mi',
+                                     'au')}
+  out['ppl'] = results.get('iw_ppl')
+  return out
+
+
+def _cell(ours, published) -> str:
+  def fmt(v):
+    if v is None:
+      return '–'
+    return f'{v:.2f}' if isinstance(v, float) else str(v)
+  return fmt(ours) + (f' ({fmt(published)})' if published is not None else '')
+
+
+def build_table(runs_dir: str, split: str = 'test') -> str:
+  """The markdown table (a header note, then one line a row)."""
+  head = '| model | ' + ' | '.join(label for _, label in COLUMNS) + ' |'
+  lines = [f'PTB {split} set; each cell: ours (published: Li et al. 2019 as '
+           'quoted in Li et al. 2020, table 8).', '', head,
+           '|' + ' --- |' * (len(COLUMNS) + 1)]
+  for name, label, published in ROWS:
+    workdir = os.path.join(runs_dir, name)
+    path = os.path.join(workdir, f'eval_{split}.json')
+    if not os.path.isdir(workdir):
+      status = 'not run'
+    elif not os.path.exists(path):
+      status = 'not evaluated'
+    else:
+      status = None
+    if status:
+      cells = [_cell(None, published.get(k)) for k, _ in COLUMNS]
+      cells[0] = status + cells[0][1:]    # '– (101.28)' -> 'not run (101.28)'
+      lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+      continue
+    with open(path) as f:
+      ours = _ours(json.load(f))
+    cells = [_cell(ours.get(k), published.get(k)) for k, _ in COLUMNS]
+    lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if not os.path.isdir(FLAGS.runs_dir):
+    print(f'error: --runs_dir={FLAGS.runs_dir!r} is not a directory',
+          file=sys.stderr)
+    sys.exit(1)
+  table = build_table(FLAGS.runs_dir, FLAGS.split)
+  print(table)
+  if FLAGS.out:
+    with open(FLAGS.out, 'w') as f:
+      f.write(table)
+
+
+if __name__ == '__main__':
+  app.run(main)

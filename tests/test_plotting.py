@@ -1,0 +1,35 @@
+"""Figures from metrics.jsonl: the latent panels of every VAE run."""
+
+import os
+
+import matplotlib.image
+import numpy as np
+
+from vae_jax import plotting
+from vae_jax.train.logging_utils import MetricWriter
+
+
+def _run(workdir, *, kl, with_mi=True):
+  w = MetricWriter(os.path.join(workdir, 'metrics.jsonl'))
+  for e in (1, 2, 3):
+    w.write('train_epoch', 10 * e, e, loss=60.0 - e, rec=60.0 - e, kl=kl,
+            neg_elbo=60.0 - e + kl)
+    extra = {'mi_batch': 0.1 * e, 'mi': 0.2 * e, 'au': e} if with_mi else {}
+    w.write('valid', 10 * e, e, loss=61.0 - e, rec=61.0 - e, kl=kl,
+            neg_elbo=61.0 - e + kl, ppl=100.0, **extra)
+
+
+def test_collapsed_vae_still_gets_its_latent_figure(tmp_path):
+  """KL exactly 0 every epoch (total collapse) is a VAE all the same."""
+  _run(str(tmp_path), kl=0.0)
+  written = [os.path.basename(p) for p in plotting.plot_run(str(tmp_path))]
+  assert written == ['loss.png', 'latent.png']
+  img = matplotlib.image.imread(str(tmp_path / 'plots' / 'latent.png'))
+  assert img.shape[1] > 2 * img.shape[0]          # three panels side by side
+  assert np.std(img[..., :3]) > 0.05              # something is drawn
+
+
+def test_language_model_gets_no_latent_figure(tmp_path):
+  _run(str(tmp_path), kl=0.0, with_mi=False)
+  written = [os.path.basename(p) for p in plotting.plot_run(str(tmp_path))]
+  assert written == ['loss.png']
