@@ -78,6 +78,9 @@ flags.DEFINE_bool('mi_au', True, 'Time MI + AU over the test set (VAE).')
 flags.DEFINE_string('data_dir', '../shared/data/ptb', 'Directory with '
                     'ptb.{train,test}.txt; if absent, random sentences with '
                     "PTB's length distribution are used.")
+flags.DEFINE_bool('reuse_freed_memory', True, 'Keep freed memory in the '
+                  'heap (`vae_jax.runtime.reuse_freed_memory`, what the '
+                  'train and evaluate binaries do); false: glibc defaults.')
 flags.DEFINE_string('json_out', None, 'Write the figures here as JSON.')
 flags.DEFINE_string('child', None, 'Internal: run one model in this process.')
 
@@ -223,6 +226,8 @@ def _spread(batches, sentences: int, batch_size: int):
 
 def run_model(kind: str) -> dict:
   """Everything measured for one model, in this (fresh) process."""
+  from vae_jax import runtime  # pylint: disable=g-import-not-at-top
+  reuse = FLAGS.reuse_freed_memory and runtime.reuse_freed_memory()
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from experiments.configs import ptb_lm, ptb_vae  # pylint: disable=g-import-not-at-top
@@ -249,7 +254,7 @@ def run_model(kind: str) -> dict:
   state = create_train_state(model, tx, batches[0], seed=config.seed)
   step = make_train_step(config, model, tx, train_b.num_batches)
   fl = flops_per_token(kind)
-  res = {'model': kind, 'data': data_note,
+  res = {'model': kind, 'data': data_note, 'reuse_freed_memory': reuse,
          'train_buckets': list(train_b.boundaries),
          'train_padding_fraction': train_b.padding_fraction,
          'flops_per_token_forward': fl['forward']}
@@ -273,12 +278,15 @@ def run_model(kind: str) -> dict:
     tokens = float(sum(int(np.sum(b['length'])) for b in timed))
     slots = float(sum(b['ids'].shape[0] * (b['ids'].shape[1] - 1)
                       for b in timed))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     with CpuMeter() as m:
       for b in timed:
         state, metrics = step(state, b)
         acc = merge_metrics_jit(acc, metrics)
       jax.block_until_ready((state, acc))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     res.update(
+        train_page_faults_per_step=faults / len(timed),
         train_steps=len(timed), train_seconds=m.seconds,
         train_others_cores=m.others,
         train_step_ms=1e3 * m.seconds / len(timed),
@@ -366,7 +374,7 @@ def _child_argv(kind: str, out_path: str) -> list[str]:
           f'--json_out={out_path}']
   for name in ('steps', 'iw_samples', 'iw_sentences', 'iw_chunk',
                'iw_batch_size', 'iw_buckets', 'num_buckets', 'mi_au',
-               'data_dir'):
+               'data_dir', 'reuse_freed_memory'):
     argv.append(f'--{name}={FLAGS[name].value}')
   return argv
 

@@ -51,6 +51,8 @@ def main(argv):
   del argv
   from experiments.flags_common import quiet_library_logs  # pylint: disable=g-import-not-at-top
   quiet_library_logs()
+  from vae_jax import runtime  # pylint: disable=g-import-not-at-top
+  runtime.reuse_freed_memory()  # before the first computation: faster steps
   import jax  # pylint: disable=g-import-not-at-top
   from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
   from vae_jax.train import evaluation  # pylint: disable=g-import-not-at-top
