@@ -68,6 +68,9 @@ flags.DEFINE_integer('iw_sentences', 0, 'Time IW-NLL on about this many test '
                      'the whole test set.')
 flags.DEFINE_integer('iw_chunk', 0, 'Samples per decoder pass; 0: the '
                      "config's eval.iw_chunk.")
+flags.DEFINE_float('iw_memory_mb', -1, 'Memory budget of an IW decoder '
+                   "pass (see evaluation.iw_chunk_size); < 0: the config's "
+                   'eval.iw_memory_mb; 0: none.')
 flags.DEFINE_integer('iw_batch_size', 0, "Sentences per IW batch; 0: the "
                      "config's eval.batch_size.")
 flags.DEFINE_integer('iw_buckets', 0, 'Length buckets of the IW batches; 0: '
@@ -335,9 +338,12 @@ def _time_iw(config, model, params, test, compiles) -> dict:
          'iw_padding_fraction': iw_b.padding_fraction,
          'iw_test_sentences': iw_b.num_sequences,
          'iw_test_tokens': iw_b.num_tokens}
+  memory_mb = (FLAGS.iw_memory_mb if FLAGS.iw_memory_mb >= 0
+               else config.eval.iw_memory_mb)
+  res['iw_memory_mb'] = memory_mb
   run = lambda bb: evaluation.iw_nll_split(
       params, model, _Batches(bb), key, num_samples=FLAGS.iw_samples,
-      chunk_size=chunk)
+      chunk_size=chunk, memory_mb=memory_mb)
   subset = (batches if not FLAGS.iw_sentences else
             _spread(batches, FLAGS.iw_sentences, bs))
   shapes = lambda bb: {b['ids'].shape for b in bb}
@@ -361,6 +367,7 @@ def _time_iw(config, model, params, test, compiles) -> dict:
                iw_run_s_by_tokens=run_s * iw_b.num_tokens / out['num_tokens'])
   res['iw_total_s'] = res['iw_run_s'] + res['iw_compile_s']
   res['iw_timed_sentences'] = out['num_sentences']
+  res['iw_chunks'] = out['chunks']
   res.update(iw_others_cores=m.others, iw_nll_timed=out['iw_nll'],
              iw_useful_gflops=out['num_tokens'] * fl / max(run_s, 1e-9) / 1e9)
   return res
@@ -373,6 +380,7 @@ def _child_argv(kind: str, out_path: str) -> list[str]:
   argv = [sys.executable, '-m', 'experiments.benchmark', f'--child={kind}',
           f'--json_out={out_path}']
   for name in ('steps', 'iw_samples', 'iw_sentences', 'iw_chunk',
+               'iw_memory_mb',
                'iw_batch_size', 'iw_buckets', 'num_buckets', 'mi_au',
                'data_dir', 'reuse_freed_memory'):
     argv.append(f'--{name}={FLAGS[name].value}')
@@ -447,7 +455,8 @@ def main(argv):
   for r in results['models']:
     if 'iw_mode' in r:
       print(f"IW-NLL ({r['model']}): {r['iw_mode']}; K={r['iw_samples']}, "
-            f"chunk {r['iw_chunk']}, {r['iw_batch_size']} sentences a batch, "
+            f"chunk {r['iw_chunk']} (memory {r['iw_memory_mb']} MiB: "
+            f"{r['iw_chunks']}), {r['iw_batch_size']} sentences a batch, "
             f"buckets {r['iw_buckets']}")
   print(table)
   if FLAGS.json_out:

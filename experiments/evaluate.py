@@ -88,6 +88,7 @@ def main(argv):
     iw = evaluation.iw_nll_split(params, model, batcher,
                                  jax.random.fold_in(key, 1), num_samples=k,
                                  chunk_size=config.eval.iw_chunk,
+                                 memory_mb=config.eval.get('iw_memory_mb', 0),
                                  progress=progress)
     results.update(iw_nll=iw['iw_nll'], iw_ppl=iw['iw_ppl'], iw_samples=k,
                    seconds_iw=time.time() - t1)

@@ -77,7 +77,8 @@ def get_config() -> ml_collections.ConfigDict:
   # -- evaluation ---------------------------------------------------------
   c.eval = ml_collections.ConfigDict()
   c.eval.iw_samples = 500       # K of the importance-weighted NLL
-  c.eval.iw_chunk = 50          # samples per decoder pass
+  c.eval.iw_chunk = 50          # samples per decoder pass, at most ...
+  c.eval.iw_memory_mb = 256     # ... what fits in this (long buckets: fewer)
   c.eval.batch_size = 50        # sentences per IW batch
   c.eval.num_generate = 10      # prior samples / reconstructions written
   c.eval.max_decode_length = 40
