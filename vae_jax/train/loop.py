@@ -130,6 +130,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   progress = Progress(total_steps, int(state.step))
   step = int(state.step)
   stop = meta['done'] or step >= total_steps
+  precompiled = False
 
   def save_latest(meta_update, host_state):
     meta.update(meta_update)
@@ -146,6 +147,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     # Within the epoch `state` is placed on the devices (replicated); outside
     # it, it is the one-device state checkpoints hold.
     state = p_train_step.put_state(state)
+    if not precompiled:  # every bucket shape at once, on all cores
+      t_compile = time.time()
+      shapes = p_train_step.precompile(state, batches)
+      log(f'compiled the train step for {shapes} batch shapes in '
+          f'{time.time() - t_compile:.1f} s')
+      precompiled = True
     i = meta['batch_in_epoch'] - 1
     for i in range(meta['batch_in_epoch'], len(batches)):
       state, m = p_train_step(state, batches[i])
