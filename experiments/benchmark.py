@@ -86,9 +86,10 @@ flags.DEFINE_string('data_dir', '../shared/data/ptb', 'Directory with '
 flags.DEFINE_bool('reuse_freed_memory', True, 'Keep freed memory in the '
                   'heap (`vae_jax.runtime.reuse_freed_memory`, what the '
                   'train and evaluate binaries do); false: glibc defaults.')
-flags.DEFINE_bool('precompile', True, 'Compile the bucket shapes side by '
-                  'side first (ParallelStep.precompile, as the training loop '
-                  'does); false: one by one at their first calls.')
+flags.DEFINE_bool('precompile', False, 'Compile the bucket shapes side by '
+                  'side first (ParallelStep.precompile, what the training '
+                  'loop does with train.compile_workers > 1); false: one by '
+                  'one at their first calls (the default).')
 flags.DEFINE_string('json_out', None, 'Write the figures here as JSON.')
 flags.DEFINE_string('child', None, 'Internal: run one model in this process.')
 

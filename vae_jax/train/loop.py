@@ -147,12 +147,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     # Within the epoch `state` is placed on the devices (replicated); outside
     # it, it is the one-device state checkpoints hold.
     state = p_train_step.put_state(state)
-    if not precompiled:  # every bucket shape at once, on all cores
+    workers = t.get('compile_workers', 1)
+    if not precompiled and workers > 1:  # bucket shapes side by side
       t_compile = time.time()
-      shapes = p_train_step.precompile(state, batches)
+      shapes = p_train_step.precompile(state, batches, max_workers=workers)
       log(f'compiled the train step for {shapes} batch shapes in '
           f'{time.time() - t_compile:.1f} s')
-      precompiled = True
+    precompiled = True
     i = meta['batch_in_epoch'] - 1
     for i in range(meta['batch_in_epoch'], len(batches)):
       state, m = p_train_step(state, batches[i])
