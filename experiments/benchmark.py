@@ -123,6 +123,7 @@ class CpuMeter:
     self.seconds = time.perf_counter() - self._t0
     busy = self._busy()
     mine = time.process_time() - self._cpu0
+    self.cpu_seconds = mine  # this process, all its threads
     self.others = (None if busy is None or self._busy0 is None else
                    max(0.0, (busy - self._busy0) / os.sysconf('SC_CLK_TCK')
                        - mine) / max(self.seconds, 1e-9))
@@ -300,6 +301,7 @@ def run_model(kind: str) -> dict:
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     res.update(
         train_page_faults_per_step=faults / len(timed),
+        train_cpu_ms_per_step=1e3 * m.cpu_seconds / len(timed),
         train_steps=len(timed), train_seconds=m.seconds,
         train_others_cores=m.others,
         train_step_ms=1e3 * m.seconds / len(timed),
