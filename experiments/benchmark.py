@@ -9,7 +9,9 @@ dropout 0.5; experiments/configs/ptb_{lm,vae}.py) it prints
   after every bucket shape has been compiled, blocking only at the end, with
   the jitted, donating step the training loop uses;
 * compile time: tracing + lowering + XLA compilation of every bucket shape
-  of an epoch (summed from `jax.monitoring` compile events);
+  of an epoch (summed from `jax.monitoring` compile events), and the wall
+  time of the first calls (with --precompile the shapes compile side by
+  side first, as in the training loop, so the wall time is shorter);
 * achieved GFLOP/s and its fraction of a matmul ceiling measured here (a
   2048 x 2048 fp32 matmul under jit, best of 10);
 * peak memory (ru_maxrss): each model runs in a fresh subprocess, so the
@@ -68,6 +70,9 @@ flags.DEFINE_integer('iw_sentences', 0, 'Time IW-NLL on about this many test '
                      'the whole test set.')
 flags.DEFINE_integer('iw_chunk', 0, 'Samples per decoder pass; 0: the '
                      "config's eval.iw_chunk.")
+flags.DEFINE_float('iw_memory_mb', -1, 'Memory budget of an IW decoder '
+                   "pass (see evaluation.iw_chunk_size); < 0: the config's "
+                   'eval.iw_memory_mb; 0: none.')
 flags.DEFINE_integer('iw_batch_size', 0, "Sentences per IW batch; 0: the "
                      "config's eval.batch_size.")
 flags.DEFINE_integer('iw_buckets', 0, 'Length buckets of the IW batches; 0: '
@@ -78,6 +83,13 @@ flags.DEFINE_bool('mi_au', True, 'Time MI + AU over the test set (VAE).')
 flags.DEFINE_string('data_dir', '../shared/data/ptb', 'Directory with '
                     'ptb.{train,test}.txt; if absent, random sentences with '
                     "PTB's length distribution are used.")
+flags.DEFINE_bool('reuse_freed_memory', True, 'Keep freed memory in the '
+                  'heap (`vae_jax.runtime.reuse_freed_memory`, what the '
+                  'train and evaluate binaries do); false: glibc defaults.')
+flags.DEFINE_bool('precompile', False, 'Compile the bucket shapes side by '
+                  'side first (ParallelStep.precompile, what the training '
+                  'loop does with train.compile_workers > 1); false: one by '
+                  'one at their first calls (the default).')
 flags.DEFINE_string('json_out', None, 'Write the figures here as JSON.')
 flags.DEFINE_string('child', None, 'Internal: run one model in this process.')
 
@@ -111,6 +123,7 @@ class CpuMeter:
     self.seconds = time.perf_counter() - self._t0
     busy = self._busy()
     mine = time.process_time() - self._cpu0
+    self.cpu_seconds = mine  # this process, all its threads
     self.others = (None if busy is None or self._busy0 is None else
                    max(0.0, (busy - self._busy0) / os.sysconf('SC_CLK_TCK')
                        - mine) / max(self.seconds, 1e-9))
@@ -223,6 +236,8 @@ def _spread(batches, sentences: int, batch_size: int):
 
 def run_model(kind: str) -> dict:
   """Everything measured for one model, in this (fresh) process."""
+  from vae_jax import runtime  # pylint: disable=g-import-not-at-top
+  reuse = FLAGS.reuse_freed_memory and runtime.reuse_freed_memory()
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from experiments.configs import ptb_lm, ptb_vae  # pylint: disable=g-import-not-at-top
@@ -249,7 +264,7 @@ def run_model(kind: str) -> dict:
   state = create_train_state(model, tx, batches[0], seed=config.seed)
   step = make_train_step(config, model, tx, train_b.num_batches)
   fl = flops_per_token(kind)
-  res = {'model': kind, 'data': data_note,
+  res = {'model': kind, 'data': data_note, 'reuse_freed_memory': reuse,
          'train_buckets': list(train_b.boundaries),
          'train_padding_fraction': train_b.padding_fraction,
          'flops_per_token_forward': fl['forward']}
@@ -261,6 +276,10 @@ def run_model(kind: str) -> dict:
       first_of_shape.setdefault(b['ids'].shape, b)
     acc = None
     with compiles.measure(res, 'train_compile_s'), CpuMeter() as m:
+      if FLAGS.precompile:  # what the training loop does
+        with CpuMeter() as mc:
+          step.precompile(state, batches)
+        res['train_compile_wall_s'] = mc.seconds
       for b in first_of_shape.values():
         state, metrics = step(state, b)
         acc = merge_metrics_jit(acc, metrics) if acc is not None else metrics
@@ -273,12 +292,16 @@ def run_model(kind: str) -> dict:
     tokens = float(sum(int(np.sum(b['length'])) for b in timed))
     slots = float(sum(b['ids'].shape[0] * (b['ids'].shape[1] - 1)
                       for b in timed))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     with CpuMeter() as m:
       for b in timed:
         state, metrics = step(state, b)
         acc = merge_metrics_jit(acc, metrics)
       jax.block_until_ready((state, acc))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     res.update(
+        train_page_faults_per_step=faults / len(timed),
+        train_cpu_ms_per_step=1e3 * m.cpu_seconds / len(timed),
         train_steps=len(timed), train_seconds=m.seconds,
         train_others_cores=m.others,
         train_step_ms=1e3 * m.seconds / len(timed),
@@ -327,9 +350,12 @@ def _time_iw(config, model, params, test, compiles) -> dict:
          'iw_padding_fraction': iw_b.padding_fraction,
          'iw_test_sentences': iw_b.num_sequences,
          'iw_test_tokens': iw_b.num_tokens}
+  memory_mb = (FLAGS.iw_memory_mb if FLAGS.iw_memory_mb >= 0
+               else config.eval.iw_memory_mb)
+  res['iw_memory_mb'] = memory_mb
   run = lambda bb: evaluation.iw_nll_split(
       params, model, _Batches(bb), key, num_samples=FLAGS.iw_samples,
-      chunk_size=chunk)
+      chunk_size=chunk, memory_mb=memory_mb)
   subset = (batches if not FLAGS.iw_sentences else
             _spread(batches, FLAGS.iw_sentences, bs))
   shapes = lambda bb: {b['ids'].shape for b in bb}
@@ -353,6 +379,7 @@ def _time_iw(config, model, params, test, compiles) -> dict:
                iw_run_s_by_tokens=run_s * iw_b.num_tokens / out['num_tokens'])
   res['iw_total_s'] = res['iw_run_s'] + res['iw_compile_s']
   res['iw_timed_sentences'] = out['num_sentences']
+  res['iw_chunks'] = out['chunks']
   res.update(iw_others_cores=m.others, iw_nll_timed=out['iw_nll'],
              iw_useful_gflops=out['num_tokens'] * fl / max(run_s, 1e-9) / 1e9)
   return res
@@ -365,8 +392,9 @@ def _child_argv(kind: str, out_path: str) -> list[str]:
   argv = [sys.executable, '-m', 'experiments.benchmark', f'--child={kind}',
           f'--json_out={out_path}']
   for name in ('steps', 'iw_samples', 'iw_sentences', 'iw_chunk',
+               'iw_memory_mb',
                'iw_batch_size', 'iw_buckets', 'num_buckets', 'mi_au',
-               'data_dir'):
+               'data_dir', 'reuse_freed_memory', 'precompile'):
     argv.append(f'--{name}={FLAGS[name].value}')
   return argv
 
@@ -378,7 +406,7 @@ def _fmt(x, spec='.0f', none='-'):
 def markdown_table(results: dict) -> str:
   ceiling = results['matmul_ceiling_gflops']
   rows = ['| model | tokens/s | step ms | GFLOP/s useful (executed) | '
-          '% of matmul ceiling | compile s (shapes) | peak RSS MiB train / '
+          '% of matmul ceiling | compile s summed / wall (shapes) | peak RSS MiB train / '
           'all | IW-NLL s | MI+AU s cold / warm | others (cores) |',
           '|---|---|---|---|---|---|---|---|---|---|']
   for r in results['models']:
@@ -396,7 +424,8 @@ def markdown_table(results: dict) -> str:
         f"{_fmt(g('train_step_ms'))} | "
         + (f"{r['useful_gflops']:.0f} ({r['executed_gflops']:.0f}) | "
            f"{100 * r['useful_gflops'] / ceiling:.0f} % | "
-           f"{r['train_compile_s']:.1f} ({r['train_shapes']}) | "
+           f"{r['train_compile_s']:.1f} / {r['train_first_calls_s']:.1f} "
+           f"({r['train_shapes']}) | "
            if trained else '- | - | - | ')
         + f"{_fmt(g('peak_rss_train_mib'))} / {r['peak_rss_all_mib']:.0f} | "
         f"{iw} | {mi} | {max(others) if others else 0:.2f} |")
@@ -439,7 +468,8 @@ def main(argv):
   for r in results['models']:
     if 'iw_mode' in r:
       print(f"IW-NLL ({r['model']}): {r['iw_mode']}; K={r['iw_samples']}, "
-            f"chunk {r['iw_chunk']}, {r['iw_batch_size']} sentences a batch, "
+            f"chunk {r['iw_chunk']} (memory {r['iw_memory_mb']} MiB: "
+            f"{r['iw_chunks']}), {r['iw_batch_size']} sentences a batch, "
             f"buckets {r['iw_buckets']}")
   print(table)
   if FLAGS.json_out:

@@ -116,3 +116,24 @@ def test_split_batch_gives_the_same_update_as_whole(data):
   split, _ = mapped(s0, halves)
   for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(split.params)):
     np.testing.assert_allclose(b[0], a, rtol=1e-5, atol=1e-6)
+
+
+def test_precompile_compiles_every_shape_and_the_step_reuses_them(data):
+  from vae_jax.train.parallel import make_parallel_train_step  # pylint: disable=g-import-not-at-top
+  vocab, batcher = data
+  model = build_model(dict(MODEL, kind='lm'), len(vocab))
+  tx = make_optimizer(name='sgd', learning_rate=0.1)
+  batches = batcher.epoch(0, 0)
+  state = create_train_state(model, tx, batches[0], seed=0)
+  p_step = make_parallel_train_step('none', functools.partial(
+      train_step, model=model, tx=tx, kl_schedule=schedules.constant(1.0)))
+  assert p_step.precompile(state, batches) == 2  # two bucket shapes
+  compiles = []
+  jax.monitoring.register_event_duration_secs_listener(
+      lambda name, *a, **k: compiles.append(name)
+      if name == '/jax/core/compile/backend_compile_duration' else None)
+  first_of_shape = {b['ids'].shape: b for b in batches}
+  for b in first_of_shape.values():
+    state, _ = p_step(state, b)
+  jax.block_until_ready(state)
+  assert len(first_of_shape) == 2 and not compiles

@@ -116,15 +116,56 @@ def _iw_batch(params, ids, length, key, *, model, num_samples, chunk_size):
                                  chunk_size=chunk_size)
 
 
+# Bytes the decoder pass of the IW bound holds per sample, per position of
+# the batch and unit of the decoder state, beyond a fixed part: fitted to
+# XLA's temp size of `_iw_batch` for the PTB VAE (H 256, V 10,002), batch
+# 50, chunks 10 to 50: 2.1 to 2.5 float32 [S, B, T, H] arrays (the LSTM's
+# outputs and their time-major copy) plus ~50 MB (the vocabulary block).
+_IW_BYTES_PER_STATE = 4 * 2.5
+
+
+def iw_chunk_size(num_samples: int, max_chunk: int, batch: int, length: int,
+                  hidden_size: int, *, memory_mb: float) -> int:
+  """Samples per decoder pass for a batch shape, within a memory budget.
+
+  At most `max_chunk`, and small enough that the chunk's decoder states,
+  about `_IW_BYTES_PER_STATE * chunk * batch * length * hidden_size` bytes,
+  fit in `memory_mb` (at least 1); then evened out over the chunks so that
+  the last one is nearly full (few padding samples).
+
+  Args:
+    num_samples: K.
+    max_chunk: the largest chunk wanted (`config.eval.iw_chunk`).
+    batch, length: the batch shape (sentences, positions).
+    hidden_size: the decoder's state size.
+    memory_mb: the budget; <= 0 means no budget.
+
+  Returns:
+    The chunk size, 1 <= chunk <= min(max_chunk, K).
+  """
+  chunk = max(1, min(max_chunk, num_samples))
+  if memory_mb > 0:
+    per_sample = _IW_BYTES_PER_STATE * batch * length * hidden_size
+    chunk = max(1, min(chunk, int(memory_mb * 2**20 // per_sample)))
+  num_chunks = -(-num_samples // chunk)
+  return -(-num_samples // num_chunks)
+
+
 def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
-                 num_samples: int, chunk_size: int,
+                 num_samples: int, chunk_size: int, memory_mb: float = 0.0,
                  progress=None, evaluator=None) -> dict[str, Any]:
   """Importance-weighted NLL (Burda et al. 2016) over a split.
 
+  Each batch shape gets its own number of samples per decoder pass
+  (`iw_chunk_size`: at most `chunk_size`, within `memory_mb` if > 0), so
+  long buckets do not raise the memory; the result does not depend on it
+  (up to float summation order).
+
   Returns per-sentence `iw_nll`, `iw_ppl` = exp(sum NLL / tokens) with eos
-  counted and bos not, the token and sentence counts, and the per-sentence
-  values in sentence order. With an `evaluator` each batch is split over its
-  devices (the same values up to float rounding).
+  counted and bos not, the token and sentence counts, the per-sentence
+  values in sentence order, and the chunk used for each batch shape. With
+  an `evaluator` each batch is split over its devices (the same values up to
+  float rounding).
   """
   total, tokens, n = 0.0, 0.0, 0
   per_sentence = {}
@@ -132,10 +173,15 @@ def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
   placed = params if evaluator is None else evaluator.place(params)
   iw_batch = (functools.partial(_iw_batch, model=model) if evaluator is None
               else evaluator.iw_batch)
+  chunks = {}
   for i, batch in enumerate(batches):
+    b, l = batch['ids'].shape
+    chunk = chunks.setdefault((b, l), iw_chunk_size(
+        num_samples, chunk_size, b, l - 1, model.decoder.hidden_size,
+        memory_mb=memory_mb))
     nll = np.asarray(iw_batch(placed, batch['ids'], batch['length'],
                               jax.random.fold_in(key, i),
-                              num_samples=num_samples, chunk_size=chunk_size))
+                              num_samples=num_samples, chunk_size=chunk))
     real = np.asarray(batch['length']) > 0
     total += float(nll[real].sum())
     tokens += float(np.asarray(batch['length'])[real].sum())
@@ -146,4 +192,5 @@ def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
       progress(i + 1, len(batches))
   return {'iw_nll': total / max(n, 1), 'iw_ppl': math.exp(total / max(tokens, 1)),
           'num_sentences': n, 'num_tokens': tokens,
+          'chunks': {f'{b}x{l}': c for (b, l), c in sorted(chunks.items())},
           'per_sentence': [per_sentence[k] for k in sorted(per_sentence)]}

@@ -187,6 +187,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   progress = Progress(total_steps, int(state.step))
   step = int(state.step)
   stop = meta['done'] or step >= total_steps
+  precompiled = False
 
   def save_latest(meta_update, host_state):
     meta.update(meta_update)
@@ -205,6 +206,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     state = p_train_step.put_state(state)
     if t.aggressive:
       p_train_step.begin_epoch(batches, meta['aggressive']['active'])
+    workers = t.get('compile_workers', 1)
+    if not precompiled and workers > 1 and not t.aggressive:
+      t_compile = time.time()  # bucket shapes side by side
+      shapes = p_train_step.precompile(state, batches, max_workers=workers)
+      log(f'compiled the train step for {shapes} batch shapes in '
+          f'{time.time() - t_compile:.1f} s')
+    precompiled = True
     i = meta['batch_in_epoch'] - 1
     for i in range(meta['batch_in_epoch'], len(batches)):
       state, m = p_train_step(state, batches[i])
