@@ -60,14 +60,23 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-  """Rate and ETA over a known number of steps, measured after warm-up."""
+  """Rate and ETA over a known number of steps, measured after warm-up.
 
-  def __init__(self, total_steps: int, start_step: int = 0):
+  The rate is that of the last `window` log intervals, so a run whose speed
+  changes (a machine that gets busy or idle, a resumed run) shows its
+  current rate and an ETA from it, not an average since the start.
+  """
+
+  def __init__(self, total_steps: int, start_step: int = 0, *,
+               window: int = 10, clock=time.perf_counter):
     self.total = total_steps
+    self._clock = clock
     self._t0 = None
-    self._s0 = start_step
-    self._tokens = 0.0
     self._excluded = 0.0
+    self._tokens = 0.0
+    self._window = max(1, window)
+    self._points = []  # (training seconds, step, tokens so far)
+    del start_step  # the clock starts at the first update
 
   def exclude(self, seconds: float) -> None:
     """Time spent outside training steps (evaluation, checkpoints, plots)."""
@@ -75,16 +84,25 @@ class Progress:
       self._excluded += seconds
 
   def update(self, step: int, tokens: float) -> dict[str, float]:
-    """Call at log points; the first call starts the clock (after compiles)."""
-    now = time.perf_counter()
+    """Call at log points; the first call starts the clock (after compiles).
+
+    Args:
+      step: the step reached.
+      tokens: real tokens trained on since the previous call.
+    """
+    now = self._clock()
     if self._t0 is None:
-      self._t0, self._s0, self._tokens = now, step, 0.0
+      self._t0 = now
+      self._points = [(0.0, step, 0.0)]
       return {}
     self._tokens += tokens
-    dt = max(now - self._t0 - self._excluded, 1e-9)
-    steps_per_sec = (step - self._s0) / dt
+    self._points.append((now - self._t0 - self._excluded, step, self._tokens))
+    self._points = self._points[-(self._window + 1):]
+    (t_a, s_a, n_a), (t_b, s_b, n_b) = self._points[0], self._points[-1]
+    dt = max(t_b - t_a, 1e-9)
+    steps_per_sec = (s_b - s_a) / dt
     eta = (self.total - step) / steps_per_sec if steps_per_sec > 0 else 0.0
-    return {'steps_per_sec': steps_per_sec, 'tokens_per_sec': self._tokens / dt,
+    return {'steps_per_sec': steps_per_sec, 'tokens_per_sec': (n_b - n_a) / dt,
             'eta_sec': eta}
 
   @staticmethod

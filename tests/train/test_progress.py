@@ -1,0 +1,46 @@
+"""Progress reports the recent rate and an ETA from it."""
+
+import pytest
+
+from vae_jax.train.logging_utils import Progress
+
+
+class FakeClock:
+
+  def __init__(self):
+    self.now = 100.0
+
+  def __call__(self):
+    return self.now
+
+
+def test_rate_follows_the_recent_window():
+  clock = FakeClock()
+  p = Progress(total_steps=1000, window=2, clock=clock)
+  assert p.update(0, 0.0) == {}  # starts the clock
+  # 10 steps a second, 100 tokens a step, for three intervals.
+  for step in (10, 20, 30):
+    clock.now += 1.0
+    rates = p.update(step, 1000.0)
+  assert rates['steps_per_sec'] == pytest.approx(10.0)
+  assert rates['tokens_per_sec'] == pytest.approx(1000.0)
+  assert rates['eta_sec'] == pytest.approx(97.0)
+  # The machine gets 5x slower: after `window` intervals only that shows.
+  for step in (32, 34):
+    clock.now += 1.0
+    rates = p.update(step, 200.0)
+  assert rates['steps_per_sec'] == pytest.approx(2.0)
+  assert rates['tokens_per_sec'] == pytest.approx(200.0)
+  assert rates['eta_sec'] == pytest.approx((1000 - 34) / 2.0)
+
+
+def test_excluded_time_is_not_training_time():
+  clock = FakeClock()
+  p = Progress(total_steps=100, window=5, clock=clock)
+  p.update(0, 0.0)
+  clock.now += 1.0
+  p.update(10, 50.0)
+  clock.now += 4.0  # 3 s of it evaluation
+  p.exclude(3.0)
+  rates = p.update(20, 50.0)
+  assert rates['steps_per_sec'] == pytest.approx(20 / 2.0)
