@@ -114,3 +114,36 @@ def test_evaluation_scores_a_relaxed_head_as_its_discrete_model(setup):
   relaxed_eval, hard_eval, relaxed_train = run(state.params)
   np.testing.assert_array_equal(relaxed_eval, hard_eval)
   assert np.max(np.abs(relaxed_train - hard_eval)) > 1e-3
+
+
+def test_aggressive_steps_anneal_tau_as_the_plain_step():
+  """The aggressive step's joint update at step s sees tau = schedule(s),
+  like `train_step`: same loss and logged tau (a schedule it ignored would
+  give the loss at the head's fixed tau 1.0)."""
+  from vae_jax.train import aggressive  # pylint: disable=g-import-not-at-top
+  model = build_model(MODEL, 12)
+  plain_tx = make_optimizer(name='sgd', learning_rate=0.1)
+  tx = aggressive.make_split_optimizer(name='sgd', learning_rate=0.1,
+                                       grad_clip=0.0)
+  kw = dict(model=model, kl_schedule=schedules.constant(1.0))
+  results = {}
+  for name, schedule in (('annealed', SCHEDULE), ('fixed', None)):
+    @functools.partial(jax.jit, compiler_options=FAST)
+    def both(s, schedule=schedule):
+      plain = create_train_state(model, plain_tx, BATCH, seed=0).replace(
+          step=s)
+      split = create_train_state(model, tx, BATCH, seed=0).replace(step=s)
+      _, m_plain = train_step(plain, BATCH, tx=plain_tx,
+                              temperature_schedule=schedule, **kw)
+      _, m_split = aggressive.split_train_step(
+          split, BATCH, jnp.int32(0), jnp.asarray(False), tx=tx,
+          temperature_schedule=schedule, **kw)
+      return m_plain, m_split
+    results[name] = both(jnp.int32(1500))
+  m_plain, m_split = results['annealed']
+  np.testing.assert_allclose(m_split['loss_sum'], m_plain['loss_sum'],
+                             rtol=1e-6)
+  np.testing.assert_allclose(m_split['temperature'], SCHEDULE(1500),
+                             rtol=1e-6)
+  assert abs(float(m_split['loss_sum'])
+             - float(results['fixed'][1]['loss_sum'])) > 1e-3

@@ -42,7 +42,8 @@ import numpy as np
 import optax
 
 from vae_jax.train.state import TrainState, make_optimizer
-from vae_jax.train.steps import objective_gradients, step_metrics
+from vae_jax.train.steps import (model_kwargs, objective_gradients,
+                                 step_metrics)
 
 GROUPS = ('encoder', 'decoder')
 # Top-level parameter collections of the generator; everything else (the
@@ -128,7 +129,8 @@ def split_train_step(state: TrainState, batch: dict[str, jax.Array],
                      inner_step: jax.Array, decoder_only: jax.Array, *,
                      model, tx: SplitOptimizer,
                      kl_schedule: Callable[[jax.Array], jax.Array],
-                     kl_mode: str = 'standard', kl_threshold: float = 0.0
+                     kl_mode: str = 'standard', kl_threshold: float = 0.0,
+                     temperature_schedule=None
                      ) -> tuple[TrainState, dict[str, Any]]:
   """One update of the mode chosen by traced arguments (one compilation).
 
@@ -140,7 +142,8 @@ def split_train_step(state: TrainState, batch: dict[str, jax.Array],
   * `inner_step` == 0 and not `decoder_only`: both groups (after the mode).
   An iteration (`inner_step` == 0) draws its streams from (seed, step) as
   `steps.train_step` does and advances `state.step`. The KL weight is the
-  iteration's in every case.
+  iteration's in every case, and so is the Gumbel-softmax temperature of a
+  `temperature_schedule` (as in `steps.train_step`).
 
   Returns:
     (new state, metrics as `steps.train_step`'s).
@@ -154,15 +157,20 @@ def split_train_step(state: TrainState, batch: dict[str, jax.Array],
       impl=jax.random.key_impl(base))
   k_drop, k_lat = jax.random.split(key)   # = step_keys(rng, step) if not inner
   kl_weight = kl_schedule(state.step)
+  extra = model_kwargs(temperature_schedule, state.step)
   grads, sums = objective_gradients(
       state.params, batch, {'dropout': k_drop, 'latent': k_lat}, kl_weight,
-      model=model, kl_mode=kl_mode, kl_threshold=kl_threshold)
+      model=model, kl_mode=kl_mode, kl_threshold=kl_threshold,
+      model_kwargs=extra)
   update = {'encoder': inner | ~decoder_only, 'decoder': ~inner}
   params, opt_state = tx.apply(grads, state.opt_state, state.params,
                                update=update)
   new_state = state.replace(step=state.step + (~inner).astype(state.step.dtype),
                             params=params, opt_state=opt_state)
-  return new_state, step_metrics(sums, grads, params, kl_weight, state.step)
+  metrics = step_metrics(sums, grads, params, kl_weight, state.step)
+  if 'temperature' in extra:
+    metrics['temperature'] = jnp.asarray(extra['temperature'], jnp.float32)
+  return new_state, metrics
 
 
 def initial_mode(enabled: bool) -> dict[str, Any]:
@@ -192,10 +200,12 @@ class AggressiveStep:
   def __init__(self, *, model, tx: SplitOptimizer,
                kl_schedule: Callable[[jax.Array], jax.Array],
                kl_mode: str = 'standard', kl_threshold: float = 0.0,
+               temperature_schedule=None,
                seed: int = 0, max_inner_steps: int = 100,
                check_every: int = 15):
     kw = dict(model=model, tx=tx, kl_schedule=kl_schedule, kl_mode=kl_mode,
-              kl_threshold=kl_threshold)
+              kl_threshold=kl_threshold,
+              temperature_schedule=temperature_schedule)
 
     self.step_fn = jax.jit(functools.partial(split_train_step, **kw),
                            donate_argnums=0)
@@ -264,8 +274,8 @@ class AggressiveStep:
 
 
 def make_aggressive_step(config, model, tx: SplitOptimizer,
-                         kl_schedule: Callable[[jax.Array], jax.Array]
-                         ) -> AggressiveStep:
+                         kl_schedule: Callable[[jax.Array], jax.Array],
+                         temperature_schedule=None) -> AggressiveStep:
   """The `AggressiveStep` of a config (`config.train.aggressive*` keys)."""
   t = config.train
   if config.model.kind != 'vae':
@@ -277,6 +287,7 @@ def make_aggressive_step(config, model, tx: SplitOptimizer,
   return AggressiveStep(model=model, tx=tx, kl_schedule=kl_schedule,
                         kl_mode=config.objective.kl_mode,
                         kl_threshold=config.objective.kl_threshold,
+                        temperature_schedule=temperature_schedule,
                         seed=config.seed,
                         max_inner_steps=t.aggressive_max_inner_steps,
                         check_every=t.aggressive_check_every)

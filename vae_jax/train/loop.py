@@ -95,9 +95,9 @@ def make_train_step(config, model, tx, steps_per_epoch: int, *,
   schedule = (kl_schedule_from_config(config.objective.kl_schedule,
                                       steps_per_epoch)
               if config.model.kind == 'vae' else schedules.constant(0.0))
-  if config.train.aggressive:
-    return aggressive.make_aggressive_step(config, model, tx, schedule)
   tau = temperature_schedule_from_config(config, steps_per_epoch)
+  if config.train.aggressive:
+    return aggressive.make_aggressive_step(config, model, tx, schedule, tau)
   step = functools.partial(train_step, model=model, tx=tx,
                            kl_schedule=schedule,
                            kl_mode=config.objective.kl_mode,
