@@ -22,6 +22,7 @@ import time
 from absl import app, flags
 
 from experiments import flags_common
+from experiments.configs import default
 
 flags.DEFINE_string('workdir', None, 'Run directory of a training run.',
                     required=True)
@@ -110,11 +111,13 @@ def main(argv):
         print(f'IW-NLL K={k}: batch {done}/{total}, '
               f'ETA {format_duration(el / done * (total - done))}', flush=True)
 
+    # A run from before `eval.iw_memory_mb` existed gets today's default.
+    default_memory_mb = default.get_config().eval.iw_memory_mb
     iw = evaluation.iw_nll_split(params, model, batcher,
                                  jax.random.fold_in(key, 1), num_samples=k,
                                  chunk_size=config.eval.iw_chunk,
-                                 memory_mb=config.eval.get(  # runs older than the key: 256
-                                     'iw_memory_mb', 256),
+                                 memory_mb=config.eval.get('iw_memory_mb',
+                                                           default_memory_mb),
                                  progress=progress, evaluator=evaluator)
     results.update(iw_nll=iw['iw_nll'], iw_ppl=iw['iw_ppl'], iw_samples=k,
                    seconds_iw=time.time() - t1)
