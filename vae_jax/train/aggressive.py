@@ -167,7 +167,7 @@ def split_train_step(state: TrainState, batch: dict[str, jax.Array],
                                update=update)
   new_state = state.replace(step=state.step + (~inner).astype(state.step.dtype),
                             params=params, opt_state=opt_state)
-  metrics = step_metrics(sums, grads, params, kl_weight, state.step)
+  metrics = step_metrics(sums, grads, kl_weight, state.step)
   if 'temperature' in extra:
     metrics['temperature'] = jnp.asarray(extra['temperature'], jnp.float32)
   return new_state, metrics

@@ -30,7 +30,8 @@ from vae_jax.train.plateau import Plateau
 from vae_jax.train.state import (TrainState, count_params, create_train_state,
                                  get_learning_rate, make_optimizer,
                                  set_learning_rate)
-from vae_jax.train.steps import merge_metrics_jit, summarize, train_step
+from vae_jax.train.steps import (merge_metrics_jit, param_norm, summarize,
+                                  train_step)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -225,6 +226,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         _check_finite(acc, f'epoch {epoch}, batch {i}')
         summary = summarize(acc)
         summary['lr'] = lr
+        summary['param_norm'] = float(param_norm(state.params))
         rates = progress.update(step, summary['num_tokens'])
         summary.update(rates)
         writer.write('train', step, epoch + (i + 1) / len(batches), **summary)
