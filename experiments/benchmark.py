@@ -90,6 +90,10 @@ flags.DEFINE_bool('precompile', False, 'Compile the bucket shapes side by '
                   'side first (ParallelStep.precompile, what the training '
                   'loop does with train.compile_workers > 1); false: one by '
                   'one at their first calls (the default).')
+flags.DEFINE_string('compilation_cache_dir', '', 'JAX persistent '
+                    'compilation cache (what the train and evaluate binaries '
+                    'use by default); empty: off, so compile times are cold. '
+                    'Run twice with the same directory to time a resumed run.')
 flags.DEFINE_string('json_out', None, 'Write the figures here as JSON.')
 flags.DEFINE_string('child', None, 'Internal: run one model in this process.')
 
@@ -238,6 +242,7 @@ def run_model(kind: str) -> dict:
   """Everything measured for one model, in this (fresh) process."""
   from vae_jax import runtime  # pylint: disable=g-import-not-at-top
   reuse = FLAGS.reuse_freed_memory and runtime.reuse_freed_memory()
+  cache_dir = runtime.enable_compilation_cache(FLAGS.compilation_cache_dir)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from experiments.configs import ptb_lm, ptb_vae  # pylint: disable=g-import-not-at-top
@@ -265,6 +270,7 @@ def run_model(kind: str) -> dict:
   step = make_train_step(config, model, tx, train_b.num_batches)
   fl = flops_per_token(kind)
   res = {'model': kind, 'data': data_note, 'reuse_freed_memory': reuse,
+         'compilation_cache_dir': cache_dir,
          'train_buckets': list(train_b.boundaries),
          'train_padding_fraction': train_b.padding_fraction,
          'flops_per_token_forward': fl['forward']}
@@ -394,7 +400,8 @@ def _child_argv(kind: str, out_path: str) -> list[str]:
   for name in ('steps', 'iw_samples', 'iw_sentences', 'iw_chunk',
                'iw_memory_mb',
                'iw_batch_size', 'iw_buckets', 'num_buckets', 'mi_au',
-               'data_dir', 'reuse_freed_memory', 'precompile'):
+               'data_dir', 'reuse_freed_memory', 'precompile',
+               'compilation_cache_dir'):
     argv.append(f'--{name}={FLAGS[name].value}')
   return argv
 

@@ -39,6 +39,7 @@ flags.DEFINE_enum('parallel', 'auto', ['auto', 'none', 'shard_map'],
                   'there is more than one and they divide the batch size; '
                   'none uses one device.')
 flags_common.define_distributed_flags()
+flags_common.define_runtime_flags()
 FLAGS = flags.FLAGS
 
 ROWS = [('neg_elbo', '-ELBO'), ('rec', 'reconstruction'), ('kl', 'KL'),
@@ -60,8 +61,7 @@ def markdown_table(results: dict, title: str) -> str:
 def main(argv):
   del argv
   flags_common.quiet_library_logs()
-  from vae_jax import runtime  # pylint: disable=g-import-not-at-top
-  runtime.reuse_freed_memory()  # before the first computation: faster steps
+  flags_common.apply_runtime_flags()  # before the first computation
   flags_common.initialize_distributed()
   import jax  # pylint: disable=g-import-not-at-top
   from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top

@@ -25,6 +25,24 @@ def define_config_flags(default_config: str) -> None:
                       'config.data.data_dir and $VAE_JAX_DATA_DIR).')
 
 
+def define_runtime_flags() -> None:
+  """Flags of process-wide settings (`vae_jax.runtime`)."""
+  from vae_jax import runtime  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string(
+      'compilation_cache_dir', runtime.default_compilation_cache_dir(),
+      'Keep compiled steps here (JAX persistent compilation cache), so a '
+      'resumed or repeated run does not compile them again; empty: off.')
+
+
+def apply_runtime_flags() -> None:
+  """Before the first computation: glibc keeps freed memory for XLA's
+  per-step buffers (`runtime.reuse_freed_memory`) and the compilation cache
+  of --compilation_cache_dir is turned on."""
+  from vae_jax import runtime  # pylint: disable=g-import-not-at-top
+  runtime.reuse_freed_memory()
+  runtime.enable_compilation_cache(flags.FLAGS.compilation_cache_dir)
+
+
 def quiet_library_logs() -> None:
   """Orbax and JAX log every checkpoint step at INFO; progress lines are
   printed anyway, so show library logs from WARNING unless --verbosity is

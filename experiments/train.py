@@ -25,14 +25,14 @@ from experiments import flags_common
 
 flags_common.define_config_flags('synthetic_vae.py')
 flags_common.define_distributed_flags()
+flags_common.define_runtime_flags()
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  from vae_jax import runtime  # pylint: disable=g-import-not-at-top
-  runtime.reuse_freed_memory()  # before the first computation: faster steps
+  flags_common.apply_runtime_flags()  # before the first computation
   from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
   from vae_jax.train.loop import (NonFiniteLossError,  # pylint: disable=g-import-not-at-top
                                   train_and_evaluate)

@@ -1,4 +1,34 @@
-"""Imports vae_jax before any test computes, so its XLA:CPU workaround
-(see vae_jax/__init__.py) is in XLA_FLAGS when the backend starts."""
+"""Session set-up of the test suite.
+
+Imports vae_jax before any test computes, so its XLA:CPU workaround (see
+vae_jax/__init__.py) is in XLA_FLAGS when the backend starts.
+
+Turns on JAX's persistent compilation cache in a directory of this session
+(also for the binaries the tests start, through JAX_COMPILATION_CACHE_DIR):
+many tests build the same steps (the same model, config and shapes) as
+separate jitted functions, and the binaries' runs compile what in-process
+runs compiled; reading the executable back replaces compiling it. The
+directory is new each session, so no test depends on an earlier run.
+"""
+
+import os
+
+import jax
+import pytest
 
 import vae_jax  # noqa: F401  pylint: disable=unused-import
+from vae_jax import runtime
+
+
+@pytest.fixture(scope='session', autouse=True)
+def compilation_cache(tmp_path_factory):
+  path = str(tmp_path_factory.mktemp('xla_cache'))
+  old_env = os.environ.get('JAX_COMPILATION_CACHE_DIR')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = path
+  runtime.enable_compilation_cache(path)
+  yield path
+  if old_env is None:
+    os.environ.pop('JAX_COMPILATION_CACHE_DIR', None)
+  else:
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = old_env
+  jax.config.update('jax_compilation_cache_dir', None)

@@ -1,4 +1,8 @@
-"""Process settings that make XLA:CPU steps faster; opt-in, for binaries.
+"""Process settings that make runs start and step faster; opt-in, for binaries.
+
+`enable_compilation_cache` keeps compiled steps on disk, so a resumed run or
+another run of the same shapes skips XLA compilation (about 25 s for the
+PTB VAE's six bucket shapes on a 2-core CPU).
 
 XLA:CPU allocates the temporary buffer of a compiled computation at every
 call (about 85 MB for a PTB VAE train step at batch 32). glibc serves a block
@@ -12,6 +16,7 @@ memory is unchanged: the buffer is the same size, it just stays mapped.
 
 import ctypes
 import ctypes.util
+import os
 
 # mallopt(3) parameters (glibc's malloc.h).
 _M_TRIM_THRESHOLD = -1
@@ -45,3 +50,39 @@ def reuse_freed_memory() -> bool:
   ok = [mallopt(_M_ARENA_MAX, 1), mallopt(_M_MMAP_MAX, 0),
         mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)]
   return all(ok)
+
+
+def default_compilation_cache_dir() -> str:
+  """$JAX_COMPILATION_CACHE_DIR, else $XDG_CACHE_HOME/vae_jax/jax (by default
+  ~/.cache/vae_jax/jax)."""
+  env = os.environ.get('JAX_COMPILATION_CACHE_DIR')
+  if env:
+    return env
+  base = os.environ.get('XDG_CACHE_HOME') or os.path.join(
+      os.path.expanduser('~'), '.cache')
+  return os.path.join(base, 'vae_jax', 'jax')
+
+
+def enable_compilation_cache(path: str | None) -> str | None:
+  """Turns on JAX's persistent compilation cache in `path` ('' or None: off).
+
+  Every compiled computation is written there (no minimum compile time), so
+  a resumed or repeated run finds its train and evaluation steps compiled.
+  The cache directory is trusted code: keep it private to the user. Call
+  before the first compilation.
+
+  Returns:
+    The directory in use, or None.
+  """
+  if not path:
+    return None
+  import jax  # pylint: disable=g-import-not-at-top
+  path = os.path.abspath(os.path.expanduser(path))
+  try:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+  except OSError:
+    return None  # read-only home and the like: run without a cache
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
+  return path
