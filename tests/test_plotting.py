@@ -33,3 +33,13 @@ def test_language_model_gets_no_latent_figure(tmp_path):
   _run(str(tmp_path), kl=0.0, with_mi=False)
   written = [os.path.basename(p) for p in plotting.plot_run(str(tmp_path))]
   assert written == ['loss.png']
+
+
+def test_learning_rate_halvings_are_found():
+  records = [{'split': 'train', 'epoch': 1.5, 'lr': 1.0},
+             {'split': 'valid', 'epoch': 2, 'lr': 0.1},  # not a train line
+             {'split': 'train', 'epoch': 2.5, 'lr': 1.0},
+             {'split': 'train', 'epoch': 20.1, 'lr': 0.5},
+             {'split': 'train', 'epoch': 20.5, 'lr': 0.5},
+             {'split': 'train', 'epoch': 26.1, 'lr': 0.25}]
+  assert plotting.lr_change_epochs(records) == [20.1, 26.1]

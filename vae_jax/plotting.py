@@ -5,6 +5,8 @@
                -ELBO, reconstruction and KL for a VAE)
   latent.png   KL, mutual information and active units over training (VAE)
   steps.png    the training loss at every logged step, with the KL weight
+Epochs where the learning rate changed (plateau halvings) are marked by
+dotted vertical lines in the per-epoch figures.
 """
 
 import os
@@ -14,6 +16,7 @@ import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib.ticker import MaxNLocator  # pylint: disable=g-import-not-at-top
 
 from vae_jax.train.logging_utils import read_metrics
 
@@ -25,6 +28,32 @@ def _series(records: Sequence[dict[str, Any]], split: str, key: str):
       xs.append(r['epoch'])
       ys.append(r[key])
   return xs, ys
+
+
+def lr_change_epochs(records: Sequence[dict[str, Any]]) -> list[float]:
+  """Epochs (fractional, as logged) of the first training log line after
+  each change of the learning rate."""
+  out, last = [], None
+  for r in records:
+    if r.get('split') != 'train' or not isinstance(r.get('lr'), (int, float)):
+      continue
+    if last is not None and r['lr'] != last:
+      out.append(float(r['epoch']))
+    last = r['lr']
+  return out
+
+
+def _decorate(ax, lr_changes: Sequence[float], label: str) -> None:
+  """Axis label, integer epoch ticks, grid, the lr-change lines, legend."""
+  ax.set_xlabel('epoch')
+  ax.set_ylabel(label)
+  ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+  ax.grid(alpha=0.3)
+  for i, e in enumerate(lr_changes):
+    ax.axvline(e, color='0.5', ls=':', lw=1,
+               label='learning rate halved' if i == 0 else None)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=8)
 
 
 def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
@@ -41,6 +70,7 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
   is_vae = any('mi_batch' in r or r.get('kl', 0) for r in records
                if r.get('split') == 'valid')
   written = []
+  lr_changes = lr_change_epochs(records)
 
   panels = [('neg_elbo', '-ELBO (nats / sentence)'),
             ('rec', 'reconstruction (nats / sentence)'),
@@ -56,11 +86,7 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
     xs, ys = _series(records, 'test', key)
     if xs:
       ax.plot(xs, ys, '*', ms=10, label='test (best)')
-    ax.set_xlabel('epoch')
-    ax.set_ylabel(label)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-      ax.legend(fontsize=8)
+    _decorate(ax, lr_changes, label)
   fig.suptitle(f'{title}: loss per epoch')
   fig.tight_layout()
   written.append(_save(fig, out_dir, 'loss.png'))
@@ -78,11 +104,11 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
         xs, ys = _series(records, 'valid', 'mi_batch')
         if xs:
           ax.plot(xs, ys, '^--', ms=3, label='valid (per-minibatch)')
-      ax.set_xlabel('epoch')
-      ax.set_ylabel(label)
-      ax.grid(alpha=0.3)
-      if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        ax.axhline(0.0, color='k', lw=0.8)  # MI estimates scatter around 0
+      if key == 'au':
+        ax.set_ylim(bottom=-0.5, top=max(2.0, ax.get_ylim()[1]))  # 0 visible
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+      _decorate(ax, lr_changes, label)
     fig.suptitle(f'{title}: is the latent used? (collapse: KL, MI, AU -> 0)')
     fig.tight_layout()
     written.append(_save(fig, out_dir, 'latent.png'))
