@@ -17,6 +17,13 @@ dropout 0.5; experiments/configs/ptb_{lm,vae}.py) it prints
 * peak memory (ru_maxrss): each model runs in a fresh subprocess, so the
   figures are separate; `train` is the peak after training, `all` after the
   evaluations too;
+* with `aggressive` in --models: the VAE in aggressive mode (He et al.
+  2019; experiments/configs/ptb_vae_aggressive.py) for --aggressive_iters
+  iterations, each an inner loop of encoder-only steps on random batches
+  and one decoder step: tokens/s over all steps, data tokens/s (the tokens
+  of the decoder-update batches, the figure He et al.'s epochs are made
+  of), the encoder steps per iteration, and the data tokens/s at their
+  52 encoder steps per iteration early in training (all tokens/s / 53);
 * for the VAE, the time of a K-sample importance-weighted NLL
   (`vae_jax.train.evaluation.iw_nll_split`) over the whole PTB test set, or
   over --iw_sentences of it and extrapolated, and of MI + AU over the test
@@ -57,7 +64,12 @@ import time
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('models', ['lm', 'vae'], 'Models to benchmark: lm, vae.')
+flags.DEFINE_list('models', ['lm', 'vae'], 'Models to benchmark: lm, vae, '
+                  'aggressive (the VAE in aggressive mode).')
+flags.DEFINE_integer('aggressive_iters', 3, 'Timed iterations (inner loop + '
+                     'decoder step) of the aggressive-mode benchmark.')
+flags.DEFINE_integer('aggressive_max_inner_steps', 0, 'Cap of the inner '
+                     "loop; 0: the config's (100, as He et al.).")
 flags.DEFINE_integer('steps', 100, 'Timed training steps per model (after '
                      'one compiling call per bucket shape); 0 skips '
                      'training (the evaluations then use initial '
@@ -245,7 +257,8 @@ def run_model(kind: str) -> dict:
   cache_dir = runtime.enable_compilation_cache(FLAGS.compilation_cache_dir)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from experiments.configs import ptb_lm, ptb_vae  # pylint: disable=g-import-not-at-top
+  from experiments.configs import ptb_lm, ptb_vae, ptb_vae_aggressive  # pylint: disable=g-import-not-at-top
+  from vae_jax.train.aggressive import make_split_optimizer  # pylint: disable=g-import-not-at-top
   from vae_jax.data import BucketedBatcher  # pylint: disable=g-import-not-at-top
   from vae_jax.models import build_model  # pylint: disable=g-import-not-at-top
   from vae_jax.train import evaluation  # pylint: disable=g-import-not-at-top
@@ -254,26 +267,35 @@ def run_model(kind: str) -> dict:
   from vae_jax.train.steps import merge_metrics_jit  # pylint: disable=g-import-not-at-top
 
   compiles = CompileMeter()
-  config = (ptb_lm if kind == 'lm' else ptb_vae).get_config()
+  config = {'lm': ptb_lm, 'vae': ptb_vae,
+            'aggressive': ptb_vae_aggressive}[kind].get_config()
   if FLAGS.num_buckets:
     config.data.num_buckets = FLAGS.num_buckets
+  if FLAGS.aggressive_max_inner_steps:
+    config.train.aggressive_max_inner_steps = FLAGS.aggressive_max_inner_steps
   sequences, data_note = load_sequences(config, FLAGS.data_dir)
   train_b = BucketedBatcher(sequences['train'],
                             batch_size=config.train.batch_size,
                             num_buckets=config.data.num_buckets)
   model = build_model(config.model, V)
   t = config.train
-  tx = make_optimizer(name=t.optimizer, learning_rate=t.learning_rate,
-                      grad_clip=t.grad_clip, momentum=t.momentum)
+  tx = (make_split_optimizer if t.aggressive else make_optimizer)(
+      name=t.optimizer, learning_rate=t.learning_rate, grad_clip=t.grad_clip,
+      momentum=t.momentum)
   batches = train_b.epoch(config.seed, 0)
   state = create_train_state(model, tx, batches[0], seed=config.seed)
   step = make_train_step(config, model, tx, train_b.num_batches)
-  fl = flops_per_token(kind)
+  fl = flops_per_token('lm' if kind == 'lm' else 'vae')
   res = {'model': kind, 'data': data_note, 'reuse_freed_memory': reuse,
          'compilation_cache_dir': cache_dir,
          'train_buckets': list(train_b.boundaries),
          'train_padding_fraction': train_b.padding_fraction,
          'flops_per_token_forward': fl['forward']}
+
+  if kind == 'aggressive':
+    res.update(_time_aggressive(step, state, batches, compiles))
+    res['peak_rss_all_mib'] = peak_rss_mib()
+    return res
 
   if FLAGS.steps:
     # Compile: the first call of every bucket shape of the epoch.
@@ -337,6 +359,63 @@ def run_model(kind: str) -> dict:
   return res
 
 
+def _time_aggressive(step, state, batches, compiles) -> dict:
+  """Aggressive-mode iterations of an `AggressiveStep`, timed after every
+  bucket shape has been compiled (one compilation a shape serves all three
+  updates); the host syncs only where the inner loop reads its objective."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  res = {}
+  step.put_state(state)
+  step.begin_epoch(batches, True)
+  first_of_shape = {}
+  for b in batches:
+    first_of_shape.setdefault(b['ids'].shape, b)
+  with compiles.measure(res, 'train_compile_s'), CpuMeter() as m:
+    for b in first_of_shape.values():
+      state, _ = step.encoder_step(state, b, jnp.int32(1))
+    jax.block_until_ready(state)
+  res.update(train_first_calls_s=m.seconds, train_shapes=len(first_of_shape))
+  inner_tokens, inner_slots = [], []
+  encoder_step = step.encoder_step
+  slots = lambda b: b['ids'].shape[0] * (b['ids'].shape[1] - 1)
+
+  def counted(st, batch, sub):
+    inner_tokens.append(int(np.sum(batch['length'])))
+    inner_slots.append(slots(batch))
+    return encoder_step(st, batch, sub)
+
+  step.encoder_step = counted
+  timed = batches[:FLAGS.aggressive_iters]
+  data_tokens = float(sum(int(np.sum(b['length'])) for b in timed))
+  faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  with CpuMeter() as m:
+    for b in timed:
+      state, metrics = step(state, b)
+    jax.block_until_ready((state, metrics))
+  step.encoder_step = encoder_step
+  all_tokens = data_tokens + sum(inner_tokens)
+  all_slots = sum(slots(b) for b in timed) + sum(inner_slots)
+  updates = len(timed) + len(inner_tokens)
+  fl = flops_per_token('vae')['train']
+  res.update(
+      train_seconds=m.seconds, train_others_cores=m.others,
+      train_page_faults_per_step=(
+          resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
+      / updates,
+      aggressive_iterations=len(timed),
+      aggressive_encoder_steps_per_iteration=len(inner_tokens) / len(timed),
+      train_steps=updates, train_step_ms=1e3 * m.seconds / updates,
+      tokens_per_s=all_tokens / m.seconds,
+      useful_gflops=all_tokens * fl / m.seconds / 1e9,
+      executed_gflops=all_slots * fl / m.seconds / 1e9,
+      aggressive_data_tokens_per_s=data_tokens / m.seconds,
+      aggressive_data_tokens_per_s_at_52=all_tokens / m.seconds / 53,
+      peak_rss_train_mib=peak_rss_mib())
+  return res
+
+
 def _time_iw(config, model, params, test, compiles) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   from vae_jax.data import BucketedBatcher  # pylint: disable=g-import-not-at-top
@@ -397,7 +476,8 @@ def _time_iw(config, model, params, test, compiles) -> dict:
 def _child_argv(kind: str, out_path: str) -> list[str]:
   argv = [sys.executable, '-m', 'experiments.benchmark', f'--child={kind}',
           f'--json_out={out_path}']
-  for name in ('steps', 'iw_samples', 'iw_sentences', 'iw_chunk',
+  for name in ('steps', 'aggressive_iters', 'aggressive_max_inner_steps',
+               'iw_samples', 'iw_sentences', 'iw_chunk',
                'iw_memory_mb',
                'iw_batch_size', 'iw_buckets', 'num_buckets', 'mi_au',
                'data_dir', 'reuse_freed_memory', 'precompile',
@@ -442,9 +522,10 @@ def markdown_table(results: dict) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  unknown = set(FLAGS.models) - {'lm', 'vae'}
+  unknown = set(FLAGS.models) - {'lm', 'vae', 'aggressive'}
   if unknown:
-    raise app.UsageError(f'--models: unknown {sorted(unknown)}; use lm, vae')
+    raise app.UsageError(f'--models: unknown {sorted(unknown)}; use lm, vae, '
+                         'aggressive')
   if FLAGS.child:
     res = run_model(FLAGS.child)
     with open(FLAGS.json_out, 'w') as f:
@@ -478,6 +559,14 @@ def main(argv):
             f"chunk {r['iw_chunk']} (memory {r['iw_memory_mb']} MiB: "
             f"{r['iw_chunks']}), {r['iw_batch_size']} sentences a batch, "
             f"buckets {r['iw_buckets']}")
+  for r in results['models']:
+    if 'aggressive_iterations' in r:
+      print(f"aggressive mode: {r['aggressive_iterations']} iterations, "
+            f"{r['aggressive_encoder_steps_per_iteration']:.1f} encoder steps "
+            f"each; {r['tokens_per_s']:.0f} tokens/s over all steps, "
+            f"{r['aggressive_data_tokens_per_s']:.0f} data tokens/s "
+            f"({r['aggressive_data_tokens_per_s_at_52']:.0f} at 52 encoder "
+            'steps an iteration)')
   print(table)
   if FLAGS.json_out:
     results['table'] = table
