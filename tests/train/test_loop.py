@@ -1,7 +1,9 @@
 """The training loop: resume after a crash, NaN stop, bad input, outputs."""
 
+import json
 import os
 import re
+import shutil
 
 import jax
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 
 from experiments.configs import synthetic_vae
 from vae_jax.data import DataError
-from vae_jax.train import loop
+from vae_jax.train import loop, restore
 from vae_jax.train.checkpoint import Checkpointer
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
 
@@ -67,7 +69,7 @@ def test_run_writes_every_output(uninterrupted):
 
 
 def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
-                                              monkeypatch):
+                                              monkeypatch, capsys):
   full_dir, _ = uninterrupted
   workdir = str(tmp_path)
   real_write = MetricWriter.write
@@ -84,7 +86,10 @@ def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
   # the crash happened after the step-8 checkpoint, mid-epoch 1
   _, meta = final_params(workdir)
   assert meta['batch_in_epoch'] > 0
+  capsys.readouterr()
   loop.train_and_evaluate(tiny_config(), workdir)
+  out = capsys.readouterr().out
+  assert 'resuming from' in out and 'differs' not in out  # same config
   resumed, _ = final_params(workdir)
   full, _ = final_params(full_dir)
   assert int(resumed.step) == int(full.step)
@@ -94,6 +99,31 @@ def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
   steps = [r['step'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
            if r['split'] == 'train']
   assert steps == sorted(set(steps))
+
+
+def test_resuming_with_another_config_says_what_changed(uninterrupted,
+                                                       tmp_path, capsys):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(uninterrupted[0], workdir)
+  capsys.readouterr()
+  loop.train_and_evaluate(tiny_config(log_every_steps=5), workdir)
+  out = capsys.readouterr().out
+  assert ('warning: resuming with a config that differs from the one the run '
+          'started with') in out
+  assert 'train.log_every_steps: 3 -> 5' in out
+
+
+def test_config_differences_lists_changed_added_and_removed_keys():
+  cfg = tiny_config()
+  saved = json.loads(cfg.to_json())
+  assert restore.config_differences(saved, cfg) == []
+  saved['train']['learning_rate'] = 0.5
+  saved['data']['old_key'] = 1
+  del saved['model']['latent_dim']
+  assert restore.config_differences(saved, cfg) == [
+      'data.old_key: 1 -> \'(absent)\'',
+      f"model.latent_dim: '(absent)' -> {cfg.model.latent_dim!r}",
+      f'train.learning_rate: 0.5 -> {cfg.train.learning_rate!r}']
 
 
 def test_nan_stops_the_run_naming_the_step(tmp_path):

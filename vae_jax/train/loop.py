@@ -27,6 +27,7 @@ from vae_jax.train.logging_utils import MetricWriter, Progress, log
 from vae_jax.train.parallel import ParallelStep, make_parallel_train_step
 from vae_jax.train.parallel_eval import ShardedEvaluator, check_eval_batch_size
 from vae_jax.train.plateau import Plateau
+from vae_jax.train.restore import config_differences
 from vae_jax.train.state import (TrainState, count_params, create_train_state,
                                  get_learning_rate, make_optimizer,
                                  set_learning_rate)
@@ -169,6 +170,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     writer.truncate_after(int(state.step))
     log(f'resuming from {latest.directory} at step {int(state.step)} '
         f'(epoch {meta["epoch"]}, batch {meta["batch_in_epoch"]})')
+    saved = os.path.join(workdir, 'config.json')
+    if chief and os.path.exists(saved):
+      with open(saved) as f:
+        changed = config_differences(json.load(f), config)
+      if changed:  # e.g. a longer run on purpose; but say so
+        log('warning: resuming with a config that differs from the one the '
+            f'run started with ({saved}, left as it is): ' + '; '.join(changed))
   else:
     if t.pretrain_encoder_epochs:  # Li et al. (2019): stage 1, an autoencoder
       state = pretrain.with_pretrained_encoder(config, workdir, state)

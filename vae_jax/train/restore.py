@@ -19,6 +19,29 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
+def _flatten(d, prefix: str = '') -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def config_differences(saved: dict, config: ml_collections.ConfigDict
+                       ) -> list[str]:
+  """'key: saved -> now' for every key whose value differs between a run's
+  config.json (`saved`, as loaded from JSON) and `config`, keys present in
+  only one of them included; sorted."""
+  a = _flatten(saved)
+  b = _flatten(json.loads(config.to_json()))
+  missing = object()
+  return [f'{k}: {a.get(k, "(absent)")!r} -> {b.get(k, "(absent)")!r}'
+          for k in sorted(set(a) | set(b))
+          if a.get(k, missing) != b.get(k, missing)]
+
+
 def load_trained(workdir: str, *, data_dir: str | None = None,
                  which: str = 'best', splits=('valid', 'test')):
   """Returns (config, model, params, inputs, step) of a run.
