@@ -74,7 +74,7 @@ PTB_ROWS = {
                             'objective.kl_schedule.start': 0.0,
                             'objective.kl_mode': 'free_bits_li',
                             'objective.kl_threshold': 8.0},
-    'ptb_vae_vmf': {'model.latent': 'vmf', 'model.latent_kwargs.kappa': 50.0},
+    'ptb_vae_vmf': {'model.latent': 'vmf', 'model.latent_kwargs.kappa': 80.0},
     'ptb_vae_word_dropout': {'model.word_dropout': 0.25},
 }
 
