@@ -29,8 +29,7 @@ from vae_jax import schedules
 from vae_jax.data import (BucketedBatcher, Vocabulary, encode_split,
                           generate_synthetic_corpus)
 from vae_jax.models import build_model
-from vae_jax.train import distributed, loop, parallel
-from vae_jax.train.checkpoint import Checkpointer
+from vae_jax.train import distributed, loop, parallel, restore
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.state import create_train_state, make_optimizer
 from vae_jax.train.steps import train_step
@@ -97,11 +96,8 @@ def loop_config():
 
 def restore_latest(config, workdir):
   """The loop's latest checkpoint, restored onto a fresh one-device state."""
-  inputs = prepare_inputs(config, workdir)
-  model, tx = loop.build_everything(config, inputs)
-  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints', 'latest'))
-  state, meta = ckpt.restore(loop.init_state(config, model, tx, inputs))
-  ckpt.close()
+  _, state, meta = restore.restore_checkpoint(
+      config, workdir, prepare_inputs(config, workdir))
   return state, meta
 
 

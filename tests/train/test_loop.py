@@ -12,7 +12,7 @@ import pytest
 from experiments.configs import synthetic_vae
 from vae_jax.data import DataError
 from vae_jax.train import loop, restore
-from vae_jax.train.checkpoint import Checkpointer
+from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
 
 
@@ -35,13 +35,9 @@ def tiny_config(**train):
 
 
 def final_params(workdir, cfg=None):
-  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints', 'latest'))
   cfg = cfg or tiny_config()
-  from vae_jax.train.inputs import prepare_inputs
-  inputs = prepare_inputs(cfg, workdir)
-  model, tx = loop.build_everything(cfg, inputs)
-  state, meta = ckpt.restore(loop.init_state(cfg, model, tx, inputs))
-  ckpt.close()
+  _, state, meta = restore.restore_checkpoint(
+      cfg, workdir, prepare_inputs(cfg, workdir))
   return state, meta
 
 

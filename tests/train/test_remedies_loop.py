@@ -23,7 +23,7 @@ from vae_jax.train import evaluation, loop, pretrain
 from vae_jax.train.checkpoint import Checkpointer
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
-from vae_jax.train.restore import load_config
+from vae_jax.train.restore import load_config, restore_checkpoint
 from vae_jax.train.state import create_train_state, make_optimizer
 
 
@@ -80,11 +80,7 @@ def aggressive_config():
 
 
 def latest(workdir, cfg):
-  inputs = prepare_inputs(cfg, workdir)
-  model, tx = loop.build_everything(cfg, inputs)
-  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints', 'latest'))
-  state, meta = ckpt.restore(loop.init_state(cfg, model, tx, inputs))
-  ckpt.close()
+  _, state, meta = restore_checkpoint(cfg, workdir, prepare_inputs(cfg, workdir))
   return state, meta
 
 

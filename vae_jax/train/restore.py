@@ -52,8 +52,6 @@ def load_trained(workdir: str, *, data_dir: str | None = None,
     which: 'best' (by validation loss) or 'latest'.
     splits: the splits to load and batch.
   """
-  # pylint: disable=g-import-not-at-top
-  from vae_jax.train.loop import build_everything, init_state
   config = load_config(workdir)
   if data_dir:
     config.data.data_dir = data_dir
@@ -61,11 +59,25 @@ def load_trained(workdir: str, *, data_dir: str | None = None,
   if vocab is None:
     raise DataError(f'no vocab.txt in {workdir!r}: the run did not start')
   inputs = prepare_inputs(config, workdir, splits=tuple(splits), vocab=vocab)
-  model, tx = build_everything(config, inputs)
-  state = init_state(config, model, tx, inputs)
-  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints', which))
-  if ckpt.latest_step() is None:
-    raise DataError(f'no {which!r} checkpoint under {workdir}/checkpoints')
-  state, _ = ckpt.restore(state)
-  ckpt.close()
+  model, state, _ = restore_checkpoint(config, workdir, inputs, which=which)
   return config, model, state.params, inputs, int(state.step)
+
+
+def restore_checkpoint(config, workdir: str, inputs, *, which: str = 'latest'):
+  """(model, train state, meta) of a run's `which` checkpoint ('latest' or
+  'best'), restored onto a fresh one-device state built from `config`.
+
+  Raises:
+    DataError: the run has no such checkpoint.
+  """
+  # pylint: disable=g-import-not-at-top
+  from vae_jax.train.loop import build_everything, init_state
+  model, tx = build_everything(config, inputs)
+  ckpt = Checkpointer(os.path.join(workdir, 'checkpoints', which))
+  try:
+    if ckpt.latest_step() is None:
+      raise DataError(f'no {which!r} checkpoint under {workdir}/checkpoints')
+    state, meta = ckpt.restore(init_state(config, model, tx, inputs))
+  finally:
+    ckpt.close()
+  return model, state, meta
