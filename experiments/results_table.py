@@ -28,27 +28,14 @@ import sys
 
 from absl import app, flags
 
+from experiments import ptb_rows
+
 flags.DEFINE_string('runs_dir', 'runs', 'Directory holding one workdir a row.')
 flags.DEFINE_enum('split', 'test', ['valid', 'test'], 'Evaluated split.')
 flags.DEFINE_string('out', None, 'Also write the table to this file.')
 FLAGS = flags.FLAGS
 
-# (workdir name, row label, published values)
-ROWS = [
-    ('ptb_lm', 'LSTM-LM', {'iw_nll': 101.04, 'ppl': 100.47}),
-    ('ptb_vae', 'VAE + monotonic annealing',
-     {'neg_elbo': 101.28, 'ppl': 101.40, 'kl': 0.0, 'au': 0}),
-    ('ptb_vae_cyclical', 'VAE + cyclical annealing',
-     {'neg_elbo': 102.81, 'ppl': 108.81, 'kl': 1.37, 'mi': 1.27, 'au': 5}),
-    ('ptb_vae_aggressive', 'VAE + aggressive training',
-     {'neg_elbo': 101.19, 'ppl': 99.83, 'kl': 0.93, 'mi': 0.83, 'au': 4}),
-    ('ptb_vae_pretrain_fb', 'VAE + pretraining + free bits (Li)',
-     {'neg_elbo': 102.41, 'ppl': 96.86, 'kl': 6.54, 'mi': 5.31, 'au': 32}),
-    ('ptb_vae_word_dropout', 'VAE + word dropout', {}),
-    ('ptb_vae_fb_kingma', 'VAE + free bits (Kingma)', {}),
-    ('ptb_vae_vmf', 'vMF VAE', {}),
-    ('ptb_vae_bn', 'BN-VAE', {}),
-]
+ROWS = ptb_rows.ROWS
 
 COLUMNS = [('neg_elbo', '-ELBO'), ('rec', 'rec'),
            ('iw_nll', 'IW-NLL (K=500)'), ('ppl', 'PPL'), ('kl', 'KL'),

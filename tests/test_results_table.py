@@ -33,7 +33,7 @@ def test_table_from_fake_workdirs(tmp_path):
       'iw_ppl': 110.5, 'mi': 4.0, 'au': 32})
   os.makedirs(os.path.join(runs, 'ptb_vae_bn'))      # trained, not evaluated
   rows = _rows(results_table.build_table(runs))
-  assert len(rows) == len(results_table.ROWS) == 9
+  assert len(rows) == len(results_table.ROWS) == 13
   # columns: -ELBO, rec, IW-NLL, PPL, KL, MI, AU; ours (published)
   assert rows['LSTM-LM'] == ['–', '–', '101.50 (101.04)', '103.25 (100.47)',
                              '–', '–', '–']

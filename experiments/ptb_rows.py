@@ -1,0 +1,24 @@
+"""The rows of the PTB results table: a workdir (= config) name, a label and
+the published values (Li et al. 2019 as quoted in Li et al. 2020, table 8).
+Shared by `experiments.results_table` and `experiments.train_rows`."""
+
+# (workdir name, row label, published values)
+ROWS = [
+    ('ptb_lm', 'LSTM-LM', {'iw_nll': 101.04, 'ppl': 100.47}),
+    ('ptb_vae', 'VAE + monotonic annealing',
+     {'neg_elbo': 101.28, 'ppl': 101.40, 'kl': 0.0, 'au': 0}),
+    ('ptb_vae_cyclical', 'VAE + cyclical annealing',
+     {'neg_elbo': 102.81, 'ppl': 108.81, 'kl': 1.37, 'mi': 1.27, 'au': 5}),
+    ('ptb_vae_aggressive', 'VAE + aggressive training',
+     {'neg_elbo': 101.19, 'ppl': 99.83, 'kl': 0.93, 'mi': 0.83, 'au': 4}),
+    ('ptb_vae_pretrain_fb', 'VAE + pretraining + free bits (Li)',
+     {'neg_elbo': 102.41, 'ppl': 96.86, 'kl': 6.54, 'mi': 5.31, 'au': 32}),
+    ('ptb_vae_word_dropout', 'VAE + word dropout', {}),
+    ('ptb_vae_fb_kingma', 'VAE + free bits (Kingma)', {}),
+    ('ptb_vae_vmf', 'vMF VAE', {}),
+    ('ptb_vae_bn', 'BN-VAE', {}),
+    ('ptb_vae_bernoulli', 'Bernoulli VAE (straight-through)', {}),
+    ('ptb_vae_gumbel', 'categorical VAE (Gumbel-softmax)', {}),
+    ('ptb_vae_gumbel_st', 'categorical VAE (straight-through Gumbel)', {}),
+    ('ptb_vae_categorical_st', 'categorical VAE (straight-through)', {}),
+]
