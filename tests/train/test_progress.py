@@ -44,3 +44,17 @@ def test_excluded_time_is_not_training_time():
   p.exclude(3.0)
   rates = p.update(20, 50.0)
   assert rates['steps_per_sec'] == pytest.approx(20 / 2.0)
+
+
+def test_epoch_eta_and_the_line_of_a_run_that_may_stop_early():
+  clock = FakeClock()
+  p = Progress(total_steps=1000, window=2, clock=clock)
+  p.update(0, 0.0, epoch_steps_left=90)
+  clock.now += 2.0
+  rates = p.update(10, 400.0, epoch_steps_left=80)  # 5 steps a second
+  assert rates['epoch_eta_sec'] == pytest.approx(16.0)
+  assert rates['eta_sec'] == pytest.approx(198.0)
+  line = Progress.line(10, 1000, 0, rates, {'loss': 3.0}, eta_is_bound=True)
+  assert line == ('step 10/1000 (1.0%) epoch 0 | loss 3.000 | 200 tok/s, '
+                  'epoch ends in 0m16s, ETA <= 3m18s')
+  assert 'ETA 3m18s' in Progress.line(10, 1000, 0, rates, {})

@@ -83,12 +83,15 @@ class Progress:
     if self._t0 is not None:
       self._excluded += seconds
 
-  def update(self, step: int, tokens: float) -> dict[str, float]:
+  def update(self, step: int, tokens: float,
+             epoch_steps_left: int | None = None) -> dict[str, float]:
     """Call at log points; the first call starts the clock (after compiles).
 
     Args:
       step: the step reached.
       tokens: real tokens trained on since the previous call.
+      epoch_steps_left: steps to the end of this epoch; if given, the result
+        also has `epoch_eta_sec`.
     """
     now = self._clock()
     if self._t0 is None:
@@ -102,20 +105,29 @@ class Progress:
     dt = max(t_b - t_a, 1e-9)
     steps_per_sec = (s_b - s_a) / dt
     eta = (self.total - step) / steps_per_sec if steps_per_sec > 0 else 0.0
-    return {'steps_per_sec': steps_per_sec, 'tokens_per_sec': (n_b - n_a) / dt,
-            'eta_sec': eta}
+    rates = {'steps_per_sec': steps_per_sec,
+             'tokens_per_sec': (n_b - n_a) / dt, 'eta_sec': eta}
+    if epoch_steps_left is not None:
+      rates['epoch_eta_sec'] = (epoch_steps_left / steps_per_sec
+                                if steps_per_sec > 0 else 0.0)
+    return rates
 
   @staticmethod
   def line(step: int, total: int, epoch: int, rates: dict[str, float],
-           metrics: dict[str, float]) -> str:
+           metrics: dict[str, float], *, eta_is_bound: bool = False) -> str:
+    """One progress line. `eta_is_bound`: the run may stop before `total`
+    (a plateau rule), so its ETA is shown as an upper bound ("ETA <=")."""
     pct = 100.0 * step / max(total, 1)
     parts = [f'step {step}/{total} ({pct:.1f}%) epoch {epoch}']
     for k in ('loss', 'rec', 'kl', 'ppl', 'kl_weight', 'grad_norm'):
       if k in metrics:
         parts.append(f'{k} {metrics[k]:.3f}')
     if rates:
-      parts.append(f"{rates['tokens_per_sec']:.0f} tok/s, "
-                   f"ETA {format_duration(rates['eta_sec'])}")
+      rate = f"{rates['tokens_per_sec']:.0f} tok/s"
+      if 'epoch_eta_sec' in rates:
+        rate += f", epoch ends in {format_duration(rates['epoch_eta_sec'])}"
+      bound = '<= ' if eta_is_bound else ''
+      parts.append(f"{rate}, ETA {bound}{format_duration(rates['eta_sec'])}")
     return ' | '.join(parts)
 
 

@@ -235,10 +235,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         summary = summarize(acc)
         summary['lr'] = lr
         summary['param_norm'] = float(param_norm(state.params))
-        rates = progress.update(step, summary['num_tokens'])
+        rates = progress.update(step, summary['num_tokens'],
+                                epoch_steps_left=len(batches) - 1 - i)
         summary.update(rates)
         writer.write('train', step, epoch + (i + 1) / len(batches), **summary)
-        log(Progress.line(step, total_steps, epoch, rates, summary))
+        log(Progress.line(step, total_steps, epoch, rates, summary,
+                          eta_is_bound=t.max_decays > 0))
         acc = None
       if step % t.checkpoint_every_steps == 0 and not last:
         _check_finite(epoch_acc, f'epoch {epoch}, batch {i}')
