@@ -7,7 +7,8 @@ Li et al. (2019) as quoted in Li et al. (2020), table 8. A run whose
 workdir is missing is shown as "not run", one without the evaluation file
 as "not evaluated".
 
-  python -m experiments.results_table --runs_dir=runs [--out=table.md]
+  python -m experiments.results_table --runs_dir=runs [--out=table.md] \
+      [--plot=rows.png]
 
 The runs and their evaluation (one pair per row; the configs' docstrings
 hold the same commands):
@@ -29,10 +30,13 @@ import sys
 from absl import app, flags
 
 from experiments import ptb_rows
+from vae_jax import plotting
 
 flags.DEFINE_string('runs_dir', 'runs', 'Directory holding one workdir a row.')
 flags.DEFINE_enum('split', 'test', ['valid', 'test'], 'Evaluated split.')
 flags.DEFINE_string('out', None, 'Also write the table to this file.')
+flags.DEFINE_string('plot', None, 'Also draw the rows\' validation loss, KL, '
+                    'MI and AU per epoch into this PNG file.')
 FLAGS = flags.FLAGS
 
 ROWS = ptb_rows.ROWS
@@ -99,6 +103,12 @@ def main(argv):
   if FLAGS.out:
     with open(FLAGS.out, 'w') as f:
       f.write(table)
+  if FLAGS.plot:
+    runs = {label: os.path.join(FLAGS.runs_dir, name)
+            for name, label, _ in ROWS}
+    path = plotting.plot_runs(runs, FLAGS.plot,
+                              title='PTB rows: validation per epoch')
+    print(f'figure: {path}' if path else 'figure: no run has metrics yet')
 
 
 if __name__ == '__main__':

@@ -43,3 +43,24 @@ def test_learning_rate_halvings_are_found():
              {'split': 'train', 'epoch': 20.5, 'lr': 0.5},
              {'split': 'train', 'epoch': 26.1, 'lr': 0.25}]
   assert plotting.lr_change_epochs(records) == [20.1, 26.1]
+
+
+def test_runs_compared_in_one_figure(tmp_path):
+  os.makedirs(tmp_path / 'vae')
+  os.makedirs(tmp_path / 'lm')
+  _run(str(tmp_path / 'vae'), kl=2.0)
+  _run(str(tmp_path / 'lm'), kl=0.0, with_mi=False)
+  runs = {'VAE': str(tmp_path / 'vae'), 'LM': str(tmp_path / 'lm'),
+          'not run': str(tmp_path / 'nowhere')}
+  series = plotting.compared_series(runs)
+  assert series['loss']['VAE'] == ([1, 2, 3], [60.0, 59.0, 58.0])
+  assert series['loss']['LM'] == ([1, 2, 3], [60.0, 59.0, 58.0])
+  assert series['au'] == {'VAE': ([1, 2, 3], [1, 2, 3])}  # the LM has none
+  assert list(series['kl']) == ['VAE']  # nor a KL to show
+  np.testing.assert_allclose(series['mi']['VAE'][1], [0.2, 0.4, 0.6])
+  path = plotting.plot_runs(runs, str(tmp_path / 'out' / 'rows.png'))
+  img = matplotlib.image.imread(path)
+  assert img.shape[0] > 0.5 * img.shape[1]       # a 2 x 2 grid
+  assert np.std(img[..., :3]) > 0.05
+  assert plotting.plot_runs({'x': str(tmp_path / 'nowhere')},
+                            str(tmp_path / 'none.png')) is None

@@ -7,6 +7,9 @@
   steps.png    the training loss at every logged step, with the KL weight
 Epochs where the learning rate changed (plateau halvings) are marked by
 dotted vertical lines in the per-epoch figures.
+
+`plot_runs(runs, path)` draws several runs in one figure (validation loss,
+KL, MI and AU per epoch, a line per run), e.g. the rows of the PTB table.
 """
 
 import os
@@ -130,6 +133,72 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
     fig.tight_layout()
     written.append(_save(fig, out_dir, 'steps.png'))
   return written
+
+
+COMPARED = (('loss', 'validation loss (nats / sentence)'),
+            ('kl', 'validation KL (nats)'),
+            ('mi', 'validation mutual information (nats)'),
+            ('au', 'validation active units'))
+
+
+def compared_series(runs: dict[str, str]) -> dict[str, dict[str, tuple]]:
+  """{panel key: {run label: (epochs, values)}} of the runs' validation
+  records; runs without metrics, keys a run never logged, and an LM's
+  (zero) KL are left out."""
+  out = {key: {} for key, _ in COMPARED}
+  for label, workdir in runs.items():
+    path = os.path.join(workdir, 'metrics.jsonl')
+    if not os.path.exists(path):
+      continue
+    records = read_metrics(path)
+    # An LM logs kl = 0; only a VAE's evaluation has `mi_batch`.
+    is_vae = any('mi_batch' in r for r in records if r.get('split') == 'valid')
+    for key, _ in COMPARED:
+      xs, ys = _series(records, 'valid', key)
+      if xs and (is_vae or key == 'loss'):
+        out[key][label] = (xs, ys)
+  return out
+
+
+def plot_runs(runs: dict[str, str], path: str, *,
+              title: str = 'runs compared') -> str | None:
+  """One figure of several runs (label -> workdir): validation loss, KL, MI
+  and AU per epoch, a line per run. Returns the path, or None if no run has
+  metrics."""
+  series = compared_series(runs)
+  if not any(series.values()):
+    return None
+  fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+  colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
+  labels = [l for l in runs if any(l in v for v in series.values())]
+  for ax, (key, label) in zip(axes.flat, COMPARED):
+    for i, run in enumerate(labels):
+      if run in series[key]:
+        xs, ys = series[key][run]
+        ax.plot(xs, ys, marker='.', ms=3, lw=1, color=colors[i % len(colors)],
+                ls='-' if i < len(colors) else '--', label=run)
+    if key == 'mi':
+      ax.axhline(0.0, color='k', lw=0.8)
+    if key == 'au':
+      ax.set_ylim(bottom=-0.5, top=max(2.0, ax.get_ylim()[1]))
+      ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+  handles, names = axes.flat[0].get_legend_handles_labels()
+  for ax in axes.flat[1:]:  # runs missing from the first panel
+    for h, n in zip(*ax.get_legend_handles_labels()):
+      if n not in names:
+        handles.append(h)
+        names.append(n)
+  fig.legend(handles, names, loc='lower center', ncol=min(4, len(names)),
+             fontsize=8)
+  fig.suptitle(title)
+  fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(names) - 1) // 4), 1, 1))
+  out_dir = os.path.dirname(os.path.abspath(path))
+  os.makedirs(out_dir, exist_ok=True)
+  return _save(fig, out_dir, os.path.basename(path))
 
 
 def _save(fig, out_dir: str, name: str) -> str:
