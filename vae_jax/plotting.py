@@ -46,7 +46,8 @@ def lr_change_epochs(records: Sequence[dict[str, Any]]) -> list[float]:
   return out
 
 
-def _decorate(ax, lr_changes: Sequence[float], label: str) -> None:
+def _decorate(ax, lr_changes: Sequence[float], label: str, *,
+              legend: bool = True) -> None:
   """Axis label, integer epoch ticks, grid, the lr-change lines, legend."""
   ax.set_xlabel('epoch')
   ax.set_ylabel(label)
@@ -55,8 +56,22 @@ def _decorate(ax, lr_changes: Sequence[float], label: str) -> None:
   for i, e in enumerate(lr_changes):
     ax.axvline(e, color='0.5', ls=':', lw=1,
                label='learning rate halved' if i == 0 else None)
-  if ax.get_legend_handles_labels()[0]:
+  if legend and ax.get_legend_handles_labels()[0]:
     ax.legend(fontsize=8)
+
+
+def _count_axis(ax) -> None:
+  """Integer ticks from 0 (active units): 0 stays visible when all are 0."""
+  ax.set_ylim(bottom=-0.5, top=max(2.0, ax.get_ylim()[1]))
+  ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _is_vae(records: Sequence[dict[str, Any]]) -> bool:
+  """A VAE's evaluation always has `mi_batch`; its KL may be exactly 0 (a
+  collapsed posterior, or an autoencoder stage), so that is no test. An
+  LM's records have kl = 0 and no `mi_batch`."""
+  return any('mi_batch' in r or r.get('kl', 0) for r in records
+             if r.get('split') == 'valid')
 
 
 def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
@@ -68,10 +83,7 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
   out_dir = os.path.join(workdir, 'plots')
   os.makedirs(out_dir, exist_ok=True)
   title = title or os.path.basename(os.path.normpath(workdir))
-  # A VAE's evaluation always has `mi_batch`; its KL may be exactly 0 (a
-  # collapsed posterior, or an autoencoder stage), so that is no test.
-  is_vae = any('mi_batch' in r or r.get('kl', 0) for r in records
-               if r.get('split') == 'valid')
+  is_vae = _is_vae(records)
   written = []
   lr_changes = lr_change_epochs(records)
 
@@ -109,8 +121,7 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
           ax.plot(xs, ys, '^--', ms=3, label='valid (per-minibatch)')
         ax.axhline(0.0, color='k', lw=0.8)  # MI estimates scatter around 0
       if key == 'au':
-        ax.set_ylim(bottom=-0.5, top=max(2.0, ax.get_ylim()[1]))  # 0 visible
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _count_axis(ax)
       _decorate(ax, lr_changes, label)
     fig.suptitle(f'{title}: is the latent used? (collapse: KL, MI, AU -> 0)')
     fig.tight_layout()
@@ -151,8 +162,7 @@ def compared_series(runs: dict[str, str]) -> dict[str, dict[str, tuple]]:
     if not os.path.exists(path):
       continue
     records = read_metrics(path)
-    # An LM logs kl = 0; only a VAE's evaluation has `mi_batch`.
-    is_vae = any('mi_batch' in r for r in records if r.get('split') == 'valid')
+    is_vae = _is_vae(records)
     for key, _ in COMPARED:
       xs, ys = _series(records, 'valid', key)
       if xs and (is_vae or key == 'loss'):
@@ -180,12 +190,8 @@ def plot_runs(runs: dict[str, str], path: str, *,
     if key == 'mi':
       ax.axhline(0.0, color='k', lw=0.8)
     if key == 'au':
-      ax.set_ylim(bottom=-0.5, top=max(2.0, ax.get_ylim()[1]))
-      ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel('epoch')
-    ax.set_ylabel(label)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
+      _count_axis(ax)
+    _decorate(ax, (), label, legend=False)  # one legend for the figure
   handles, names = axes.flat[0].get_legend_handles_labels()
   for ax in axes.flat[1:]:  # runs missing from the first panel
     for h, n in zip(*ax.get_legend_handles_labels()):
