@@ -88,7 +88,7 @@ flags.DEFINE_float('iw_memory_mb', -1, 'Memory budget of an IW decoder '
 flags.DEFINE_integer('iw_batch_size', 0, "Sentences per IW batch; 0: the "
                      "config's eval.batch_size.")
 flags.DEFINE_integer('iw_buckets', 0, 'Length buckets of the IW batches; 0: '
-                     "the config's data.num_buckets.")
+                     "the config's eval.iw_buckets.")
 flags.DEFINE_integer('num_buckets', 0, "Training length buckets; 0: the "
                      "config's data.num_buckets.")
 flags.DEFINE_bool('mi_au', True, 'Time MI + AU over the test set (VAE).')
@@ -418,13 +418,13 @@ def _time_aggressive(step, state, batches, compiles) -> dict:
 
 def _time_iw(config, model, params, test, compiles) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
-  from vae_jax.data import BucketedBatcher  # pylint: disable=g-import-not-at-top
   from vae_jax.train import evaluation  # pylint: disable=g-import-not-at-top
 
   bs = FLAGS.iw_batch_size or config.eval.batch_size
   chunk = FLAGS.iw_chunk or config.eval.iw_chunk
-  iw_b = BucketedBatcher(test, batch_size=bs,
-                         num_buckets=FLAGS.iw_buckets or config.data.num_buckets)
+  iw_b = evaluation.iw_batcher(
+      test, batch_size=bs,
+      num_buckets=FLAGS.iw_buckets or config.eval.iw_buckets)
   batches = iw_b.epoch(0, 0, shuffle=False)
   positions = lambda bb: sum(b['ids'].shape[0] * (b['ids'].shape[1] - 1)
                              for b in bb)

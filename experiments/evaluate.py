@@ -33,6 +33,12 @@ flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'],
 flags.DEFINE_integer('iw_samples', None, 'K of the IW-NLL (default: the '
                      'config\'s eval.iw_samples, 500 for the PTB configs); '
                      '0 skips it.')
+flags.DEFINE_integer('iw_batch_size', 0, 'Sentences per IW-NLL batch; 0: '
+                     'the config\'s eval.batch_size.')
+flags.DEFINE_integer('iw_buckets', 0, 'Length buckets of the IW-NLL batches; '
+                     '0: the config\'s eval.iw_buckets.')
+flags.DEFINE_integer('iw_chunk', 0, 'At most this many IW samples a decoder '
+                     'pass; 0: the config\'s eval.iw_chunk.')
 flags.DEFINE_integer('seed', 0, 'Seed of the evaluation samples.')
 flags.DEFINE_enum('parallel', 'auto', ['auto', 'none', 'shard_map'],
                   'Split evaluation batches over devices: auto does when '
@@ -111,16 +117,31 @@ def main(argv):
         print(f'IW-NLL K={k}: batch {done}/{total}, '
               f'ETA {format_duration(el / done * (total - done))}', flush=True)
 
-    # A run from before `eval.iw_memory_mb` existed gets today's default.
-    default_memory_mb = default.get_config().eval.iw_memory_mb
-    iw = evaluation.iw_nll_split(params, model, batcher,
+    # A run from before a key existed gets today's default; flags override.
+    today = default.get_config().eval
+    setting = lambda name, flag: (flag if flag else
+                                  config.eval.get(name, today[name]))
+    chunk = setting('iw_chunk', FLAGS.iw_chunk)
+    memory_mb = setting('iw_memory_mb', None)
+    iw_b = evaluation.iw_batcher(
+        inputs.sequences[FLAGS.split],
+        batch_size=setting('batch_size', FLAGS.iw_batch_size),
+        num_buckets=setting('iw_buckets', FLAGS.iw_buckets),
+        pad_id=inputs.vocab.pad_id, bos_id=inputs.vocab.bos_id,
+        rows_multiple_of=1 if evaluator is None else evaluator.num_devices)
+    print(f'IW-NLL K={k}: {len(iw_b.epoch(0, 0, shuffle=False))} batches of '
+          f'{next(iter(iw_b.shapes))[0]} sentences in {len(iw_b.shapes)} '
+          f'length buckets ({100 * iw_b.padding_fraction:.1f} % padding), '
+          f'at most {chunk} samples a decoder pass', flush=True)
+    iw = evaluation.iw_nll_split(params, model, iw_b,
                                  jax.random.fold_in(key, 1), num_samples=k,
-                                 chunk_size=config.eval.iw_chunk,
-                                 memory_mb=config.eval.get('iw_memory_mb',
-                                                           default_memory_mb),
+                                 chunk_size=chunk, memory_mb=memory_mb,
                                  progress=progress, evaluator=evaluator)
     results.update(iw_nll=iw['iw_nll'], iw_ppl=iw['iw_ppl'], iw_samples=k,
-                   seconds_iw=time.time() - t1)
+                   iw_batch_size=next(iter(iw_b.shapes))[0],
+                   iw_buckets=list(iw_b.boundaries),
+                   iw_padding_fraction=iw_b.padding_fraction,
+                   iw_chunks=iw['chunks'], seconds_iw=time.time() - t1)
   results.update(split=FLAGS.split, checkpoint=FLAGS.checkpoint, step=step)
   if not is_chief():  # process 0 writes
     return

@@ -100,9 +100,10 @@ def get_config() -> ml_collections.ConfigDict:
   # -- evaluation ---------------------------------------------------------
   c.eval = ml_collections.ConfigDict()
   c.eval.iw_samples = 500       # K of the importance-weighted NLL
-  c.eval.iw_chunk = 50          # samples per decoder pass, at most ...
+  c.eval.iw_chunk = 125         # samples per decoder pass, at most ...
   c.eval.iw_memory_mb = 256     # ... what fits in this (long buckets: fewer)
-  c.eval.batch_size = 50        # sentences per IW batch
+  c.eval.batch_size = 20        # sentences per IW batch, in ...
+  c.eval.iw_buckets = 16        # ... this many length buckets (less padding)
   c.eval.num_generate = 10      # prior samples / reconstructions written
   c.eval.max_decode_length = 40
   c.lock()
@@ -144,5 +145,6 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.train.checkpoint_every_steps = 10
   c.eval.iw_samples = 8
   c.eval.iw_chunk = 4
+  c.eval.iw_buckets = 2
   c.eval.num_generate = 3
   return c

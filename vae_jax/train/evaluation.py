@@ -151,6 +151,33 @@ def iw_chunk_size(num_samples: int, max_chunk: int, batch: int, length: int,
   return -(-num_samples // num_chunks)
 
 
+def iw_batcher(sequences, *, batch_size: int, num_buckets: int, pad_id: int = 0,
+               bos_id: int = 1, rows_multiple_of: int = 1) -> BucketedBatcher:
+  """Batches for the IW-NLL, with less padding than the evaluation batches.
+
+  The IW bound runs the decoder K times per sentence, so its padded
+  positions cost K times what they cost the ELBO; K = 500 over the PTB test
+  set takes half an hour on two cores, against ~30 s more compilation for
+  more shapes. Its batches therefore have their own size and bucket count
+  (`eval.batch_size`, `eval.iw_buckets`), boundaries chosen to minimise the
+  padded positions including the empty rows of each bucket's last batch
+  (`boundaries.optimal_boundaries`). PTB test, 3,761 sentences: 64 rows in
+  6 buckets pad 17.4 % of the positions, 20 rows in 16 buckets 6.5 %.
+
+  Args:
+    sequences: the split's token id sequences.
+    batch_size: sentences per batch, rounded up to a multiple of
+      `rows_multiple_of` (the device count of a sharded evaluation).
+    num_buckets: at most this many length buckets (batch shapes).
+    pad_id, bos_id: the vocabulary's ids.
+    rows_multiple_of: see `batch_size`.
+  """
+  rows = -(-max(1, batch_size) // rows_multiple_of) * rows_multiple_of
+  return BucketedBatcher(sequences, batch_size=rows,
+                         num_buckets=max(1, num_buckets), pad_id=pad_id,
+                         bos_id=bos_id)
+
+
 def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
                  num_samples: int, chunk_size: int, memory_mb: float = 0.0,
                  progress=None, evaluator=None) -> dict[str, Any]:
