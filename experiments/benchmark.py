@@ -63,7 +63,10 @@ import time
 
 from absl import app, flags
 
+from experiments import flags_common
+
 FLAGS = flags.FLAGS
+flags_common.define_iw_batching_flags()
 flags.DEFINE_list('models', ['lm', 'vae'], 'Models to benchmark: lm, vae, '
                   'aggressive (the VAE in aggressive mode).')
 flags.DEFINE_integer('aggressive_iters', 3, 'Timed iterations (inner loop + '
@@ -80,15 +83,9 @@ flags.DEFINE_integer('iw_sentences', 0, 'Time IW-NLL on about this many test '
                      'sentences (whole batches spread over the buckets) and '
                      'extrapolate to the test set by padded positions; 0: '
                      'the whole test set.')
-flags.DEFINE_integer('iw_chunk', 0, 'Samples per decoder pass; 0: the '
-                     "config's eval.iw_chunk.")
 flags.DEFINE_float('iw_memory_mb', -1, 'Memory budget of an IW decoder '
                    "pass (see evaluation.iw_chunk_size); < 0: the config's "
                    'eval.iw_memory_mb; 0: none.')
-flags.DEFINE_integer('iw_batch_size', 0, "Sentences per IW batch; 0: the "
-                     "config's eval.batch_size.")
-flags.DEFINE_integer('iw_buckets', 0, 'Length buckets of the IW batches; 0: '
-                     "the config's eval.iw_buckets.")
 flags.DEFINE_integer('num_buckets', 0, "Training length buckets; 0: the "
                      "config's data.num_buckets.")
 flags.DEFINE_bool('mi_au', True, 'Time MI + AU over the test set (VAE).')

@@ -33,17 +33,12 @@ flags.DEFINE_enum('checkpoint', 'best', ['best', 'latest'],
 flags.DEFINE_integer('iw_samples', None, 'K of the IW-NLL (default: the '
                      'config\'s eval.iw_samples, 500 for the PTB configs); '
                      '0 skips it.')
-flags.DEFINE_integer('iw_batch_size', 0, 'Sentences per IW-NLL batch; 0: '
-                     'the config\'s eval.batch_size.')
-flags.DEFINE_integer('iw_buckets', 0, 'Length buckets of the IW-NLL batches; '
-                     '0: the config\'s eval.iw_buckets.')
-flags.DEFINE_integer('iw_chunk', 0, 'At most this many IW samples a decoder '
-                     'pass; 0: the config\'s eval.iw_chunk.')
 flags.DEFINE_integer('seed', 0, 'Seed of the evaluation samples.')
 flags.DEFINE_enum('parallel', 'auto', ['auto', 'none', 'shard_map'],
                   'Split evaluation batches over devices: auto does when '
                   'there is more than one and they divide the batch size; '
                   'none uses one device.')
+flags_common.define_iw_batching_flags()
 flags_common.define_distributed_flags()
 flags_common.define_runtime_flags()
 FLAGS = flags.FLAGS

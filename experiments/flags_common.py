@@ -25,6 +25,16 @@ def define_config_flags(default_config: str) -> None:
                       'config.data.data_dir and $VAE_JAX_DATA_DIR).')
 
 
+def define_iw_batching_flags() -> None:
+  """How the IW-NLL batches the split (`evaluation.iw_batcher`); 0 = config."""
+  flags.DEFINE_integer('iw_batch_size', 0, "Sentences per IW-NLL batch; 0: "
+                       "the config's eval.batch_size.")
+  flags.DEFINE_integer('iw_buckets', 0, 'Length buckets of the IW-NLL '
+                       "batches; 0: the config's eval.iw_buckets.")
+  flags.DEFINE_integer('iw_chunk', 0, 'At most this many IW samples a '
+                       "decoder pass; 0: the config's eval.iw_chunk.")
+
+
 def define_runtime_flags() -> None:
   """Flags of process-wide settings (`vae_jax.runtime`)."""
   from vae_jax import runtime  # pylint: disable=g-import-not-at-top
