@@ -13,9 +13,11 @@ prints the table.
       --runs_dir=runs --rows=ptb_lm,ptb_vae,ptb_vae_pretrain_fb
 
 Every row of the table takes hours on a CPU (BUILD_NOTES.md, "PTB runs"):
-order `--rows` by what you need first.
+order `--rows` by what you need first. `--status` prints where each row
+stands without running anything.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -27,8 +29,8 @@ from experiments import ptb_rows
 ALL_ROWS = [name for name, _, _ in ptb_rows.ROWS]
 
 flags.DEFINE_string('runs_dir', 'runs', 'Directory holding one workdir a row.')
-flags.DEFINE_string('data_dir', None, 'Directory of the PTB files.',
-                    required=True)
+flags.DEFINE_string('data_dir', None, 'Directory of the PTB files (needed '
+                    'unless --status).')
 flags.DEFINE_list('rows', ALL_ROWS, 'Rows to run, in this order (config '
                   'names; default: every row of the table).')
 flags.DEFINE_list('extra_flags', [], 'More flags for experiments.train, '
@@ -37,6 +39,9 @@ flags.DEFINE_string('config_arg', '', 'Passed to every config (`<row>.py:ARG`);'
                     ' `smoke` gives seconds-long runs to check the set-up.')
 flags.DEFINE_bool('dry_run', False, 'Print the commands instead of running '
                   'them.')
+flags.DEFINE_bool('status', False, 'Print where each row stands (evaluated, '
+                  'epochs trained and its last validation figures, or not '
+                  'started) and run nothing.')
 FLAGS = flags.FLAGS
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -61,6 +66,52 @@ def commands(row: str, runs_dir: str, data_dir: str, extra_flags=(),
   ]
 
 
+def row_status(row: str, runs_dir: str) -> str:
+  """One line: the row's state from its workdir (eval_test.json, metrics)."""
+  workdir = os.path.join(runs_dir, row)
+  result = os.path.join(workdir, 'eval_test.json')
+  if os.path.exists(result):
+    with open(result) as f:
+      res = json.load(f)
+    keys = [('iw_nll', 'IW-NLL'), ('nll', 'NLL'), ('iw_ppl', 'PPL'),
+            ('ppl', 'PPL'), ('kl', 'KL'), ('mi', 'MI'), ('au', 'AU')]
+    shown, seen = [], set()
+    for key, label in keys:
+      if key in res and label not in seen:
+        seen.add(label)
+        shown.append(f'{label} {res[key]:.2f}' if isinstance(res[key], float)
+                     else f'{label} {res[key]}')
+    return f'{row}: evaluated: ' + ', '.join(shown)
+  metrics = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(metrics):
+    return f'{row}: not started'
+  valid, last_step, lr = [], 0, None
+  with open(metrics) as f:
+    for line in f:
+      try:
+        rec = json.loads(line)
+      except json.JSONDecodeError:  # a line cut short by a crash
+        continue
+      last_step = max(last_step, int(rec.get('step', 0)))
+      lr = rec.get('lr', lr)
+      if rec.get('split') == 'valid':
+        valid.append(rec)
+  if not valid:
+    return f'{row}: training, step {last_step}, no epoch finished yet'
+  last = valid[-1]
+  best = min(valid, key=lambda r: r.get('loss', float('inf')))
+  parts = [f'{row}: training, {last["epoch"]} epochs (step {last_step})',
+           f'last valid loss {last["loss"]:.2f}',
+           f'best {best["loss"]:.2f} (epoch {best["epoch"]})']
+  if lr is not None:
+    parts.append(f'lr {lr:g}')
+  for key in ('kl', 'mi', 'au'):
+    if key in last:
+      parts.append(f'{key.upper()} {last[key]:.2f}' if key != 'au'
+                   else f'AU {int(last[key])}')
+  return ', '.join(parts)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -69,6 +120,14 @@ def main(argv):
   if unknown:
     print(f'error: no config for rows {unknown} in {CONFIG_DIR}; rows of the '
           f'table: {",".join(ALL_ROWS)}', file=sys.stderr)
+    sys.exit(2)
+  if FLAGS.status:
+    for row in FLAGS.rows:
+      print(row_status(row, FLAGS.runs_dir), flush=True)
+    return
+  if not FLAGS.data_dir:
+    print('error: --data_dir (the directory of the PTB files) is required',
+          file=sys.stderr)
     sys.exit(2)
   if not os.path.isdir(FLAGS.data_dir):
     print(f'error: --data_dir={FLAGS.data_dir!r} is not a directory',

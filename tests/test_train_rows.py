@@ -54,3 +54,28 @@ def test_real_row_is_trained_evaluated_then_skipped(tmp_path):
   again = run(*args)
   assert again.returncode == 0
   assert again.stdout.startswith('synthetic_vae: evaluated already')
+
+
+def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
+  runs = tmp_path / 'runs'
+  os.makedirs(runs / 'ptb_lm')
+  (runs / 'ptb_lm' / 'eval_test.json').write_text(
+      json.dumps({'nll': 99.891, 'ppl': 95.364}))
+  os.makedirs(runs / 'ptb_vae')
+  recs = [{'split': 'train', 'step': 100, 'lr': 1.0, 'loss': 120.0},
+          {'split': 'valid', 'step': 1317, 'epoch': 1, 'loss': 110.5,
+           'kl': 0.49, 'mi': 0.3, 'au': 2.0},
+          {'split': 'train', 'step': 2000, 'lr': 0.5, 'loss': 104.0},
+          {'split': 'valid', 'step': 2634, 'epoch': 2, 'loss': 111.25,
+           'kl': 0.04, 'mi': 0.01, 'au': 0.0}]
+  with open(runs / 'ptb_vae' / 'metrics.jsonl', 'w') as f:
+    f.write(''.join(json.dumps(r) + '\n' for r in recs) + '{"split": "tr')
+  proc = run('--status', f'--runs_dir={runs}',
+             '--rows=ptb_lm,ptb_vae,ptb_vae_vmf')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.splitlines() == [
+      'ptb_lm: evaluated: NLL 99.89, PPL 95.36',
+      'ptb_vae: training, 2 epochs (step 2634), last valid loss 111.25, '
+      'best 110.50 (epoch 1), lr 0.5, KL 0.04, MI 0.01, AU 0',
+      'ptb_vae_vmf: not started']
+  assert sorted(os.listdir(runs)) == ['ptb_lm', 'ptb_vae']
