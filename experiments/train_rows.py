@@ -25,6 +25,7 @@ import sys
 from absl import app, flags
 
 from experiments import ptb_rows
+from vae_jax.train.logging_utils import read_metrics
 
 ALL_ROWS = [name for name, _, _ in ptb_rows.ROWS]
 
@@ -86,16 +87,11 @@ def row_status(row: str, runs_dir: str) -> str:
   if not os.path.exists(metrics):
     return f'{row}: not started'
   valid, last_step, lr = [], 0, None
-  with open(metrics) as f:
-    for line in f:
-      try:
-        rec = json.loads(line)
-      except json.JSONDecodeError:  # a line cut short by a crash
-        continue
-      last_step = max(last_step, int(rec.get('step', 0)))
-      lr = rec.get('lr', lr)
-      if rec.get('split') == 'valid':
-        valid.append(rec)
+  for rec in read_metrics(metrics):
+    last_step = max(last_step, int(rec.get('step', 0)))
+    lr = rec.get('lr', lr)
+    if rec.get('split') == 'valid':
+      valid.append(rec)
   if not valid:
     return f'{row}: training, step {last_step}, no epoch finished yet'
   last = valid[-1]

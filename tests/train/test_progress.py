@@ -2,7 +2,9 @@
 
 import pytest
 
-from vae_jax.train.logging_utils import Progress
+import json
+
+from vae_jax.train.logging_utils import MetricWriter, Progress, read_metrics
 
 
 class FakeClock:
@@ -58,3 +60,20 @@ def test_epoch_eta_and_the_line_of_a_run_that_may_stop_early():
   assert line == ('step 10/1000 (1.0%) epoch 0 | loss 3.000 | 200 tok/s, '
                   'epoch ends in 0m16s, ETA <= 3m18s')
   assert 'ETA 3m18s' in Progress.line(10, 1000, 0, rates, {})
+
+
+def test_metrics_file_cut_short_by_a_crash_still_reads_and_resumes(tmp_path):
+  path = tmp_path / 'metrics.jsonl'
+  recs = [{'split': 'train', 'step': s, 'epoch': 0.1 * s, 'loss': 5.0 - s}
+          for s in (1, 2, 3)]
+  body = ''.join(json.dumps(r) + '\n' for r in recs)
+  path.write_text(body + '{"split": "train", "step": 4, "lo')  # killed here
+  assert read_metrics(str(path)) == recs
+  # Resuming from step 2 keeps steps 1-2 and drops the unfinished line.
+  MetricWriter(str(path)).truncate_after(2)
+  assert read_metrics(str(path)) == recs[:2]
+  assert path.read_text().endswith('\n')
+  # A damaged line that is not the last one is an error naming the line.
+  path.write_text(json.dumps(recs[0]) + '\n{"split": "tr\n' + body)
+  with pytest.raises(ValueError, match='line 2'):
+    read_metrics(str(path))

@@ -48,8 +48,24 @@ def _plain(v: Any) -> Any:
 
 
 def read_metrics(path: str) -> list[dict[str, Any]]:
+  """The records of a metrics.jsonl, in order.
+
+  A last line cut short (a run killed while writing it) is skipped, so a
+  crashed run still resumes, plots and reports; a bad line before the last
+  one is an error naming the file and line.
+  """
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
+  records = []
+  for k, (i, line) in enumerate(lines):
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError as e:
+      if k == len(lines) - 1 and not line.endswith('\n'):
+        break  # the unfinished last write of a killed run
+      raise ValueError(f'{path}, line {i}: not a JSON record ({e}); the file '
+                       'is damaged: remove the line to go on') from e
+  return records
 
 
 def format_duration(seconds: float) -> str:
