@@ -70,7 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.lr_decay = 0.5        # halve on plateau ...
   c.train.decay_patience = 5    # ... after this many epochs without improvement
   c.train.decay_min_epoch = 15  # no decay before this epoch (He et al. code)
-  c.train.max_decays = 5        # stop after this many halvings
+  c.train.max_decays = 5        # stop after this many halvings (0: never)
   c.train.reload_best_on_decay = True
   c.train.log_every_steps = 100
   c.train.checkpoint_every_steps = 500  # plus one at every epoch end

@@ -97,6 +97,26 @@ def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
   assert steps == sorted(set(steps))
 
 
+def test_run_ended_at_max_epochs_goes_on_with_a_larger_one(uninterrupted,
+                                                          tmp_path, capsys):
+  """1 epoch, then resumed with max_epochs 2: the 2-epoch run, bit for bit."""
+  workdir = str(tmp_path)
+  loop.train_and_evaluate(tiny_config(max_epochs=1), workdir)
+  one, meta = final_params(workdir)
+  assert meta['done'] and meta['epoch'] == 1
+  capsys.readouterr()
+  loop.train_and_evaluate(tiny_config(), workdir)
+  assert 'train.max_epochs: 1 -> 2' in capsys.readouterr().out
+  resumed, meta = final_params(workdir)
+  full, _ = final_params(uninterrupted[0])
+  assert meta['epoch'] == 2 and int(resumed.step) == int(full.step) > int(one.step)
+  for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(full.params)):
+    np.testing.assert_array_equal(a, b)
+  valid = [r['epoch'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+           if r['split'] == 'valid']
+  assert valid == [1, 2]
+
+
 def test_resuming_with_another_config_says_what_changed(uninterrupted,
                                                        tmp_path, capsys):
   workdir = str(tmp_path / 'run')

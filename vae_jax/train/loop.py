@@ -195,7 +195,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   eval_rng = jax.random.key(config.seed + 1)
   progress = Progress(total_steps, int(state.step))
   step = int(state.step)
-  stop = meta['done'] or step >= total_steps
+  # Recomputed under this config, not read from meta['done']: a run that
+  # ended at max_epochs (or max_steps) goes on when resumed with a larger
+  # one; one whose learning-rate decays are spent stays stopped.
+  stop = plateau.stopped(meta['plateau']) or step >= total_steps
   precompiled = False
 
   def save_latest(meta_update, host_state):

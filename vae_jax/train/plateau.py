@@ -3,8 +3,8 @@
 He et al. (2019) / Li et al. (2019): after `patience` epochs whose validation
 loss is not better than the best so far (and not before `min_epoch`), the
 learning rate is multiplied by `factor`, the best parameters are reloaded,
-and training stops after `max_decays` such decays. State is a plain dict so
-it goes into the checkpoint's JSON meta.
+and training stops after `max_decays` such decays (0: never stops). State
+is a plain dict so it goes into the checkpoint's JSON meta.
 """
 
 import dataclasses
@@ -38,5 +38,9 @@ class Plateau:
         s['bad_epochs'] = 0
         s['num_decays'] += 1
         actions['decay'] = True
-    actions['stop'] = s['num_decays'] >= self.max_decays
+    actions['stop'] = self.stopped(s)
     return s, actions
+
+  def stopped(self, state: dict) -> bool:
+    """Whether the decays are spent (never, when max_decays is 0)."""
+    return self.max_decays > 0 and state['num_decays'] >= self.max_decays
