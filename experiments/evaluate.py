@@ -126,7 +126,8 @@ def main(argv):
         rows_multiple_of=1 if evaluator is None else evaluator.num_devices)
     print(f'IW-NLL K={k}: {len(iw_b.epoch(0, 0, shuffle=False))} batches of '
           f'{next(iter(iw_b.shapes))[0]} sentences in {len(iw_b.shapes)} '
-          f'length buckets ({100 * iw_b.padding_fraction:.1f} % padding), '
+          f'length bucket{"s" if len(iw_b.shapes) != 1 else ""} '
+          f'({100 * iw_b.padding_fraction:.1f} % padding), '
           f'at most {chunk} samples a decoder pass', flush=True)
     iw = evaluation.iw_nll_split(params, model, iw_b,
                                  jax.random.fold_in(key, 1), num_samples=k,

@@ -13,10 +13,11 @@ prints the table.
       --runs_dir=runs --rows=ptb_lm,ptb_vae,ptb_vae_pretrain_fb
 
 Every row of the table takes hours on a CPU (BUILD_NOTES.md, "PTB runs"):
-order `--rows` by what you need first. `--status` prints where each row
-stands without running anything.
+order `--rows` by what you need first, or cap them with `--max_epochs`.
+`--status` prints where each row stands without running anything.
 """
 
+import importlib
 import json
 import os
 import subprocess
@@ -38,6 +39,13 @@ flags.DEFINE_list('extra_flags', [], 'More flags for experiments.train, '
                   'e.g. --extra_flags=--compilation_cache_dir=/tmp/cache.')
 flags.DEFINE_string('config_arg', '', 'Passed to every config (`<row>.py:ARG`);'
                     ' `smoke` gives seconds-long runs to check the set-up.')
+flags.DEFINE_integer('max_epochs', 0, 'A budget: train each row for at most '
+                     'this many epochs (and its encoder-pretraining stage, if '
+                     'it has one, too), where the papers\' schedule runs to '
+                     '100 or to the fifth halving; 0: the configs\' own. '
+                     'Recorded in each run\'s config.json; a run stopped by '
+                     'it goes on when trained again with a larger value (move '
+                     'its eval_test.json away first).')
 flags.DEFINE_bool('dry_run', False, 'Print the commands instead of running '
                   'them.')
 flags.DEFINE_bool('status', False, 'Print where each row stands (evaluated, '
@@ -49,8 +57,22 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'configs')
 
 
+def budget_flags(row: str, config_arg: str, max_epochs: int) -> list[str]:
+  """experiments.train flags capping the row's stages at max_epochs."""
+  if not max_epochs:
+    return []
+  module = importlib.import_module(f'experiments.configs.{row}')
+  train = module.get_config(config_arg or None).train
+  out = []
+  if max_epochs < train.max_epochs:
+    out.append(f'--config.train.max_epochs={max_epochs}')
+  if max_epochs < train.get('pretrain_encoder_epochs', 0):
+    out.append(f'--config.train.pretrain_encoder_epochs={max_epochs}')
+  return out
+
+
 def commands(row: str, runs_dir: str, data_dir: str, extra_flags=(),
-             config_arg: str = '') -> list[list[str]]:
+             config_arg: str = '', max_epochs: int = 0) -> list[list[str]]:
   """The train and evaluate commands of one row; [] if it is evaluated."""
   workdir = os.path.abspath(os.path.join(runs_dir, row))
   data_dir = os.path.abspath(data_dir)
@@ -61,7 +83,8 @@ def commands(row: str, runs_dir: str, data_dir: str, extra_flags=(),
     config += f':{config_arg}'
   return [
       [sys.executable, '-m', 'experiments.train', f'--config={config}',
-       f'--data_dir={data_dir}', f'--workdir={workdir}', *extra_flags],
+       f'--data_dir={data_dir}', f'--workdir={workdir}',
+       *budget_flags(row, config_arg, max_epochs), *extra_flags],
       [sys.executable, '-m', 'experiments.evaluate', f'--workdir={workdir}',
        f'--data_dir={data_dir}'],
   ]
@@ -132,7 +155,7 @@ def main(argv):
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   for row in FLAGS.rows:
     todo = commands(row, FLAGS.runs_dir, FLAGS.data_dir, FLAGS.extra_flags,
-                    FLAGS.config_arg)
+                    FLAGS.config_arg, FLAGS.max_epochs)
     if not todo:
       print(f'{row}: evaluated already ({FLAGS.runs_dir}/{row}/eval_test.json)',
             flush=True)

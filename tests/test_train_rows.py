@@ -34,6 +34,21 @@ def test_dry_run_skips_evaluated_rows_and_keeps_the_order(tmp_path):
   assert sorted(os.listdir(runs)) == ['ptb_lm']  # nothing run, nothing made
 
 
+def test_max_epochs_caps_each_stage_below_the_configs_own(tmp_path):
+  def train_flags(max_epochs):
+    proc = run('--dry_run', f'--runs_dir={tmp_path}', f'--data_dir={tmp_path}',
+               '--rows=ptb_vae_pretrain_fb,ptb_vae', f'--max_epochs={max_epochs}')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [l for l in proc.stdout.splitlines() if 'experiments.train ' in l]
+    return [[a for a in l.split() if a.startswith('--config.')] for l in lines]
+
+  assert train_flags(50) == [
+      ['--config.train.max_epochs=50',
+       '--config.train.pretrain_encoder_epochs=50'],
+      ['--config.train.max_epochs=50']]
+  assert train_flags(0) == train_flags(100) == [[], []]
+
+
 def test_unknown_row_is_a_clear_error(tmp_path):
   proc = run(f'--runs_dir={tmp_path}', f'--data_dir={tmp_path}',
              '--rows=ptb_vae,ptb_vea')
