@@ -2,8 +2,10 @@ r"""The PTB table of collapse remedies, from the runs' evaluation files.
 
 Reads <runs_dir>/<run>/eval_<split>.json (written by experiments.evaluate)
 for every row and prints a markdown table: -ELBO, reconstruction, IW-NLL
-(K = 500), PPL, KL, MI, AU, each as "ours (published)". Published values:
-Li et al. (2019) as quoted in Li et al. (2020), table 8. A run whose
+(K = 500), PPL, KL, MI, AU, each as "ours (published)", and the epochs
+trained. Published values: Li et al. (2019) as quoted in Li et al. (2020),
+table 8; the published IW-NLL of a VAE row is the one its PPL implies on
+the PTB test set (82,430 tokens, 3,761 sentences). A run whose
 workdir is missing is shown as "not run", one without the evaluation file
 as "not evaluated".
 
@@ -24,6 +26,7 @@ the per-minibatch one is capped at log(batch size), below the published
 """
 
 import json
+import math
 import os
 import sys
 
@@ -43,7 +46,35 @@ ROWS = ptb_rows.ROWS
 
 COLUMNS = [('neg_elbo', '-ELBO'), ('rec', 'rec'),
            ('iw_nll', 'IW-NLL (K=500)'), ('ppl', 'PPL'), ('kl', 'KL'),
-           ('mi', 'MI'), ('au', 'AU')]
+           ('mi', 'MI'), ('au', 'AU'), ('epochs', 'epochs')]
+
+# PTB test set: sentences and tokens (eos counted, bos not), to turn a
+# published perplexity into the NLL a sentence it implies.
+PTB_TEST_SENTENCES, PTB_TEST_TOKENS = 3761, 82430
+
+
+def _published(values: dict, split: str) -> dict:
+  """The published cells; an IW-NLL implied by a published test PPL."""
+  out = dict(values)
+  if split == 'test' and 'ppl' in out and 'iw_nll' not in out:
+    out['iw_nll'] = (math.log(out['ppl']) * PTB_TEST_TOKENS
+                     / PTB_TEST_SENTENCES)
+  return out if split == 'test' else {}
+
+
+def _epochs(workdir: str):
+  """Epochs trained ('a+b' with an encoder-pretraining stage), or None."""
+  def read(d):
+    try:
+      with open(os.path.join(d, 'final.json')) as f:
+        return json.load(f).get('epochs')
+    except (OSError, ValueError):
+      return None
+  main = read(workdir)
+  pre = read(os.path.join(workdir, 'pretrain_encoder'))
+  if main is None or pre is None:
+    return main
+  return f'{pre}+{main}'
 
 
 def _ours(results: dict) -> dict:
@@ -68,9 +99,12 @@ def build_table(runs_dir: str, split: str = 'test') -> str:
   """The markdown table (a header note, then one line a row)."""
   head = '| model | ' + ' | '.join(label for _, label in COLUMNS) + ' |'
   lines = [f'PTB {split} set; each cell: ours (published: Li et al. 2019 as '
-           'quoted in Li et al. 2020, table 8).', '', head,
+           'quoted in Li et al. 2020, table 8; a published IW-NLL is the NLL '
+           'a sentence implied by the published PPL). epochs: trained, '
+           'pretraining stage + main run where there is one.', '', head,
            '|' + ' --- |' * (len(COLUMNS) + 1)]
   for name, label, published in ROWS:
+    published = _published(published, split)
     workdir = os.path.join(runs_dir, name)
     path = os.path.join(workdir, f'eval_{split}.json')
     if not os.path.isdir(workdir):
@@ -86,6 +120,7 @@ def build_table(runs_dir: str, split: str = 'test') -> str:
       continue
     with open(path) as f:
       ours = _ours(json.load(f))
+    ours['epochs'] = _epochs(workdir)
     cells = [_cell(ours.get(k), published.get(k)) for k, _ in COLUMNS]
     lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'

@@ -32,18 +32,30 @@ def test_table_from_fake_workdirs(tmp_path):
       'neg_elbo': 110.0, 'rec': 97.75, 'kl': 12.25, 'iw_nll': 104.0,
       'iw_ppl': 110.5, 'mi': 4.0, 'au': 32})
   os.makedirs(os.path.join(runs, 'ptb_vae_bn'))      # trained, not evaluated
+  # epochs from final.json, the pretraining stage's first
+  for d, epochs in (('ptb_lm', 94), ('ptb_vae_pretrain_fb', 50),
+                    ('ptb_vae_pretrain_fb/pretrain_encoder', 31)):
+    os.makedirs(os.path.join(runs, d), exist_ok=True)
+    with open(os.path.join(runs, d, 'final.json'), 'w') as f:
+      json.dump({'test': {}, 'step': 1, 'epochs': epochs}, f)
   rows = _rows(results_table.build_table(runs))
   assert len(rows) == len(results_table.ROWS) == 13
-  # columns: -ELBO, rec, IW-NLL, PPL, KL, MI, AU; ours (published)
+  # columns: -ELBO, rec, IW-NLL, PPL, KL, MI, AU, epochs; ours (published);
+  # a VAE row's published IW-NLL is ln(PPL) * 82,430 / 3,761
   assert rows['LSTM-LM'] == ['–', '–', '101.50 (101.04)', '103.25 (100.47)',
-                             '–', '–', '–']
+                             '–', '–', '–', '94']
   assert rows['VAE + pretraining + free bits (Li)'] == [
-      '103.00 (102.41)', '96.50', '100.25', '96.50 (96.86)', '6.50 (6.54)',
-      '5.00 (5.31)', '31 (32)']
+      '103.00 (102.41)', '96.50', '100.25 (100.23)', '96.50 (96.86)',
+      '6.50 (6.54)', '5.00 (5.31)', '31 (32)', '31+50']
   assert rows['vMF VAE'] == ['110.00', '97.75', '104.00', '110.50', '12.25',
-                             '4.00', '32']
+                             '4.00', '32', '–']
   assert rows['VAE + monotonic annealing'] == [
-      'not run (101.28)', '–', '–', '– (101.40)', '– (0.00)', '–', '– (0)']
+      'not run (101.28)', '–', '– (101.24)', '– (101.40)', '– (0.00)', '–',
+      '– (0)', '–']
+  # the published figures are test-set ones: none beside validation figures
+  valid = _rows(results_table.build_table(runs, split='valid'))
+  assert valid['LSTM-LM'] == ['not evaluated'] + ['–'] * 7
+  assert valid['VAE + monotonic annealing'] == ['not run'] + ['–'] * 7
   assert rows['BN-VAE'][0] == 'not evaluated'
   assert rows['VAE + word dropout'][0] == 'not run'
 
