@@ -107,8 +107,19 @@ def row_status(row: str, runs_dir: str) -> str:
                      else f'{label} {res[key]}')
     return f'{row}: evaluated: ' + ', '.join(shown)
   metrics = os.path.join(workdir, 'metrics.jsonl')
+  stage1 = os.path.join(workdir, 'pretrain_encoder')
   if not os.path.exists(metrics):
+    if os.path.exists(os.path.join(stage1, 'metrics.jsonl')):
+      # Li et al.'s encoder pretraining, before the main run starts
+      return (f'{row}: pretraining the encoder: '
+              + _training_status(stage1).removeprefix('training, '))
     return f'{row}: not started'
+  return f'{row}: ' + _training_status(workdir)
+
+
+def _training_status(workdir: str) -> str:
+  """'training, N of at most M epochs (step S), last valid loss ...'."""
+  metrics = os.path.join(workdir, 'metrics.jsonl')
   valid, last_step, lr = [], 0, None
   for rec in read_metrics(metrics):
     last_step = max(last_step, int(rec.get('step', 0)))
@@ -116,10 +127,17 @@ def row_status(row: str, runs_dir: str) -> str:
     if rec.get('split') == 'valid':
       valid.append(rec)
   if not valid:
-    return f'{row}: training, step {last_step}, no epoch finished yet'
+    return f'training, step {last_step}, no epoch finished yet'
   last = valid[-1]
   best = min(valid, key=lambda r: r.get('loss', float('inf')))
-  parts = [f'{row}: training, {last["epoch"]} epochs (step {last_step})',
+  epochs = f'{last["epoch"]} epoch' + ('s' if last['epoch'] != 1 else '')
+  try:
+    with open(os.path.join(workdir, 'config.json')) as f:
+      cap = json.load(f)['train']['max_epochs']
+    epochs = f'{last["epoch"]} of at most {cap} epochs'
+  except (OSError, ValueError, KeyError):
+    pass
+  parts = [f'training, {epochs} (step {last_step})',
            f'last valid loss {last["loss"]:.2f}',
            f'best {best["loss"]:.2f} (epoch {best["epoch"]})']
   if lr is not None:
