@@ -14,6 +14,7 @@ from vae_jax.data import DataError
 from vae_jax.train import loop, restore
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
+from vae_jax.train.plateau import Plateau
 
 
 def tiny_config(**train):
@@ -115,6 +116,29 @@ def test_run_ended_at_max_epochs_goes_on_with_a_larger_one(uninterrupted,
   valid = [r['epoch'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
            if r['split'] == 'valid']
   assert valid == [1, 2]
+
+
+def test_run_whose_halvings_are_spent_stays_stopped_under_a_larger_cap(
+    tmp_path, monkeypatch):
+  """Only the epoch/step budget is recomputed on resume, not the plateau."""
+  workdir = str(tmp_path)
+  real_update = Plateau.update
+
+  def spent(self, state, epoch, value):  # the last halving at epoch 1
+    new, actions = real_update(self, state, epoch, value)
+    return dict(new, num_decays=self.max_decays), dict(actions, stop=True)
+
+  monkeypatch.setattr(Plateau, 'update', spent)
+  loop.train_and_evaluate(tiny_config(max_epochs=2, max_decays=1), workdir)
+  monkeypatch.setattr(Plateau, 'update', real_update)
+  stopped, meta = final_params(workdir)
+  assert meta['epoch'] == 1 and meta['plateau']['num_decays'] == 1
+  loop.train_and_evaluate(tiny_config(max_epochs=3, max_decays=1), workdir)
+  again, meta = final_params(workdir)
+  assert meta['epoch'] == 1 and int(again.step) == int(stopped.step)
+  valid = [r['epoch'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+           if r['split'] == 'valid']
+  assert valid == [1]
 
 
 def test_resuming_with_another_config_says_what_changed(uninterrupted,
