@@ -5,11 +5,13 @@ r"""Samples, reconstructions and interpolations from a trained run.
       --sentences="the chef praised the soup ." --sample
   python -m experiments.generate --workdir=runs/synthetic_vae \
       --interpolate="sentence one|sentence two" --steps=5
+  python -m experiments.generate --workdir=runs/ptb_vae --ban_unk
 
 Prior samples (z ~ N(0, I)) for a VAE, or samples from the LM; with
 --sentences, reconstructions from the posterior mean (and a posterior
 sample); with --interpolate, greedy decodings along the line between the two
-posterior means. Greedy decoding unless --sample.
+posterior means. Greedy decoding unless --sample; --ban_unk keeps <unk> out
+of the output.
 """
 
 import sys
@@ -26,6 +28,9 @@ flags.DEFINE_string('interpolate', None, 'Two |-separated sentences.')
 flags.DEFINE_integer('steps', 5, 'Interpolation points (ends included).')
 flags.DEFINE_integer('max_length', 40, 'Longest generated sentence.')
 flags.DEFINE_integer('seed', 0, 'Sampling seed.')
+flags.DEFINE_bool('ban_unk', False,
+                  'Never generate <unk> (greedy decoding of a PTB model '
+                  'otherwise often repeats it to the length limit).')
 FLAGS = flags.FLAGS
 
 
@@ -55,7 +60,8 @@ def main(argv):
   print(f'== {"prior" if is_vae else "LM"} samples '
         f'({"greedy" if greedy else "sampled"}), step {step} ==')
   for s in generation.prior_samples(params, model, vocab, key, num=FLAGS.num,
-                                    max_length=FLAGS.max_length, greedy=greedy):
+                                    max_length=FLAGS.max_length, greedy=greedy,
+                                    ban_unk=FLAGS.ban_unk):
     print(s)
 
   def as_batch(sentences):
@@ -71,11 +77,13 @@ def main(argv):
     batch = as_batch(sents)
     means = generation.reconstructions(params, model, vocab, batch, key,
                                        max_length=FLAGS.max_length,
-                                       greedy=greedy, use_mean=True)
+                                       greedy=greedy, use_mean=True,
+                                       ban_unk=FLAGS.ban_unk)
     samples = generation.reconstructions(params, model, vocab, batch,
                                          jax.random.fold_in(key, 1),
                                          max_length=FLAGS.max_length,
-                                         greedy=greedy, use_mean=False)
+                                         greedy=greedy, use_mean=False,
+                                         ban_unk=FLAGS.ban_unk)
     print('\n== reconstructions ==')
     for s, m, z in zip(sents, means, samples):
       print(f'x        : {s}\nmean z   : {m}\nz ~ q    : {z}\n')
@@ -92,7 +100,8 @@ def main(argv):
     z = (1 - t) * mu[0] + t * mu[1]
     ids = decode(params, model, z, key, batch=FLAGS.steps,
                  max_length=FLAGS.max_length, bos_id=vocab.bos_id,
-                 eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=True)
+                 eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=True,
+                 banned_ids=(vocab.unk_id,) if FLAGS.ban_unk else ())
     print('\n== interpolation between posterior means ==')
     for ti, s in zip(np.asarray(t[:, 0]), generation.ids_to_text(vocab, ids)):
       print(f'{ti:.2f}  {s}')

@@ -10,10 +10,12 @@ import jax
 import jax.numpy as jnp
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'batch', 'max_length', 'greedy'))
+@functools.partial(jax.jit, static_argnames=('model', 'batch', 'max_length', 'greedy',
+                                   'banned_ids'))
 def decode(params, model, z: jax.Array | None, key: jax.Array, *,
            batch: int, max_length: int, bos_id: int, eos_id: int, pad_id: int,
-           greedy: bool, temperature: float = 1.0) -> jax.Array:
+           greedy: bool, temperature: float = 1.0,
+           banned_ids: tuple[int, ...] = ()) -> jax.Array:
   """Generates token ids.
 
   Args:
@@ -26,6 +28,8 @@ def decode(params, model, z: jax.Array | None, key: jax.Array, *,
     bos_id, eos_id, pad_id: special ids.
     greedy: argmax decoding instead of sampling.
     temperature: softmax temperature when sampling.
+    banned_ids: ids never generated (besides pad and bos), e.g. unk: greedy
+      decoding of a PTB model otherwise often loops on `<unk>`.
 
   Returns:
     <int32>[N, max_length]: tokens, eos included, pad after it.
@@ -39,7 +43,8 @@ def decode(params, model, z: jax.Array | None, key: jax.Array, *,
     token, state, done = carry
     logits, state = model.apply(variables, token, state, z,
                                 method=type(model).step)
-    logits = logits.at[:, pad_id].set(-jnp.inf).at[:, bos_id].set(-jnp.inf)
+    never = jnp.asarray((pad_id, bos_id) + tuple(banned_ids), jnp.int32)
+    logits = logits.at[:, never].set(-jnp.inf)
     if greedy:
       nxt = jnp.argmax(logits, axis=-1).astype(jnp.int32)
     else:

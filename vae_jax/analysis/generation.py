@@ -12,8 +12,12 @@ def ids_to_text(vocab, ids) -> list[str]:
   return [' '.join(vocab.decode(row)) for row in np.asarray(ids)]
 
 
+def _banned(vocab, ban_unk: bool) -> tuple[int, ...]:
+  return (vocab.unk_id,) if ban_unk else ()
+
+
 def prior_samples(params, model, vocab, key, *, num: int, max_length: int,
-                  greedy: bool):
+                  greedy: bool, ban_unk: bool = False):
   """Sentences from p(z) p(x|z) (or from the LM when the model has no z)."""
   k_z, k_dec = jax.random.split(key)
   z = None
@@ -22,12 +26,12 @@ def prior_samples(params, model, vocab, key, *, num: int, max_length: int,
                     method=SentenceVAE.prior_sample)
   ids = decode(params, model, z, k_dec, batch=num, max_length=max_length,
                bos_id=vocab.bos_id, eos_id=vocab.eos_id, pad_id=vocab.pad_id,
-               greedy=greedy)
+               greedy=greedy, banned_ids=_banned(vocab, ban_unk))
   return ids_to_text(vocab, ids)
 
 
 def reconstructions(params, model, vocab, batch, key, *, max_length: int,
-                    greedy: bool, use_mean: bool):
+                    greedy: bool, use_mean: bool, ban_unk: bool = False):
   """Decodes z = E[q(z|x)] (use_mean) or z ~ q(z|x) for a batch of sentences."""
   post = model.apply({'params': params}, batch['ids'], batch['length'],
                      method=SentenceVAE.encode)
@@ -35,7 +39,8 @@ def reconstructions(params, model, vocab, batch, key, *, max_length: int,
   z = post.mean() if use_mean else post.sample(k_z, 1)[0]
   ids = decode(params, model, z, k_dec, batch=z.shape[0],
                max_length=max_length, bos_id=vocab.bos_id,
-               eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=greedy)
+               eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=greedy,
+               banned_ids=_banned(vocab, ban_unk))
   return ids_to_text(vocab, ids)
 
 

@@ -1,0 +1,65 @@
+"""Greedy and sampled decoding, and the ids it must never emit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vae_jax.analysis.decoding import decode
+from vae_jax.models import build_model
+
+CFG = dict(kind='lm', embed_dim=8, dec_hidden=16, enc_hidden=12, cell='lstm',
+           dec_dropout_in=0.0, dec_dropout_out=0.0, word_dropout=0.0,
+           z_init_state=True, z_concat_input=True, init_scale=1.0,
+           embed_init_scale=1.0, unroll=1, latent='gaussian', latent_dim=3)
+V, PAD, BOS, EOS = 12, 0, 1, 2
+
+
+def _model():
+  model = build_model(CFG, V)
+  ids = jnp.array([[BOS, 5, 6, EOS]])
+  params = model.init({'params': jax.random.key(3)}, ids, jnp.array([3]))['params']
+  return model, params
+
+
+def _first_logits(model, params, batch):
+  state = model.apply({'params': params}, None, batch,
+                      method=type(model).initial_state)
+  logits, _ = model.apply({'params': params}, jnp.full((batch,), BOS, jnp.int32),
+                          state, None, method=type(model).step)
+  return np.array(logits[0])
+
+
+def _decode(model, params, key, **kw):
+  return np.asarray(decode(params, model, None, key, batch=kw.pop('batch', 2),
+                           max_length=kw.pop('max_length', 6), bos_id=BOS,
+                           eos_id=EOS, pad_id=PAD, **kw))
+
+
+def test_greedy_first_token_is_the_argmax_without_the_banned_ids():
+  model, params = _model()
+  logits = _first_logits(model, params, 2)
+  logits[[PAD, BOS]] = -np.inf
+  best = int(np.argmax(logits))
+  plain = _decode(model, params, jax.random.key(0), greedy=True)
+  assert (plain[:, 0] == best).all()
+  banned = _decode(model, params, jax.random.key(0), greedy=True,
+                   banned_ids=(best,))
+  logits[best] = -np.inf
+  assert (banned[:, 0] == int(np.argmax(logits))).all()
+  assert not (banned == best).any()
+
+
+def test_sampling_never_emits_banned_ids_and_pads_after_eos():
+  model, params = _model()
+  ban = (3, 7)
+  plain = _decode(model, params, jax.random.key(1), greedy=False, batch=256,
+                  max_length=8)
+  assert np.isin(plain, ban).any()      # without the ban they do occur
+  out = _decode(model, params, jax.random.key(1), greedy=False, batch=256,
+                max_length=8, banned_ids=ban)
+  assert not np.isin(out, ban + (BOS,)).any()
+  for row in out:
+    ends = np.nonzero(row == EOS)[0]
+    if ends.size:
+      assert (row[ends[0] + 1:] == PAD).all()
+      assert not (row[:ends[0]] == PAD).any()
