@@ -106,6 +106,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.iw_buckets = 16        # ... this many length buckets (less padding)
   c.eval.num_generate = 10      # prior samples / reconstructions written
   c.eval.max_decode_length = 40
+  c.eval.ban_unk = True         # greedy decodings in samples.txt: no <unk>
   c.lock()
   # Family-specific options are open (the head's constructor rejects a
   # misspelt one with a TypeError naming it).

@@ -63,3 +63,34 @@ def test_sampling_never_emits_banned_ids_and_pads_after_eos():
     if ends.size:
       assert (row[ends[0] + 1:] == PAD).all()
       assert not (row[:ends[0]] == PAD).any()
+
+
+def test_samples_file_keeps_unk_out_of_greedy_decodings_only(tmp_path):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from vae_jax.analysis.generation import write_samples  # pylint: disable=g-import-not-at-top
+  from vae_jax.data.vocab import SPECIAL_TOKENS, Vocabulary  # pylint: disable=g-import-not-at-top
+  vocab = Vocabulary(list(SPECIAL_TOKENS) + [f'w{i}' for i in range(V - 4)])
+  assert vocab.unk_id == 3
+  model, params = _model()
+  # Make <unk> the argmax at every step, and likely when sampling.
+  params = jax.tree_util.tree_map(lambda x: x, params)
+  params['decoder']['output']['bias'] = (
+      params['decoder']['output']['bias'].at[vocab.unk_id].add(4.0))
+  inputs = ml_collections.ConfigDict({'vocab': vocab})
+  config = ml_collections.ConfigDict(
+      {'eval': {'num_generate': 64, 'max_decode_length': 6}})
+  sections = {}
+  for ban in (True, False):
+    config.eval.ban_unk = ban
+    path = tmp_path / f'samples_{ban}.txt'
+    write_samples(str(path), model, params, inputs, config, seed=0)
+    text = path.read_text().split('\n\n')
+    sections[ban] = {part.splitlines()[0]: part.splitlines()[1:]
+                     for part in text if part.strip()}
+  greedy = '== language model, greedy decoding, <unk> excluded =='
+  assert not any('<unk>' in s for s in sections[True][greedy])
+  assert all(s.startswith('<unk>')
+             for s in sections[False]['== language model, greedy decoding =='])
+  for ban in (True, False):
+    sampled = sections[ban]['== language model, sampled decoding ==']
+    assert any('<unk>' in s for s in sampled)

@@ -46,19 +46,27 @@ def reconstructions(params, model, vocab, batch, key, *, max_length: int,
 
 def write_samples(path: str, model, params, inputs, config, *, seed: int) -> None:
   """Writes prior samples (greedy and sampled) and, for a VAE,
-  reconstructions of test sentences from the posterior mean and a sample."""
+  reconstructions of test sentences from the posterior mean and a sample.
+
+  With `eval.ban_unk` (default) greedy decodings never emit <unk>: a PTB
+  model's argmax path otherwise repeats it to the length limit. Sampled
+  decodings keep it.
+  """
   vocab = inputs.vocab
+  ban = bool(config.eval.get('ban_unk', True))
   n = config.eval.num_generate
   max_len = config.eval.max_decode_length
   key = jax.random.key(seed + 7)
   lines = []
   is_vae = isinstance(model, SentenceVAE)
   for greedy in (True, False):
-    title = 'greedy' if greedy else 'sampled'
+    title = 'sampled decoding' if not greedy else (
+        'greedy decoding, <unk> excluded' if ban else 'greedy decoding')
     src = f'prior z ~ p(z) ({config.model.latent})' if is_vae else 'language model'
-    lines.append(f'== {src}, {title} decoding ==')
+    lines.append(f'== {src}, {title} ==')
     lines += prior_samples(params, model, vocab, jax.random.fold_in(key, greedy),
-                           num=n, max_length=max_len, greedy=greedy)
+                           num=n, max_length=max_len, greedy=greedy,
+                           ban_unk=ban and greedy)
     lines.append('')
   if is_vae:
     batch = inputs.batchers['test'].epoch(0, 0, shuffle=False)[0]
@@ -68,16 +76,17 @@ def write_samples(path: str, model, params, inputs, config, *, seed: int) -> Non
     originals = ids_to_text(vocab, small['ids'][:, 1:])
     mean_greedy = reconstructions(params, model, vocab, small, key,
                                   max_length=max_len, greedy=True,
-                                  use_mean=True)
+                                  use_mean=True, ban_unk=ban)
     sample_greedy = reconstructions(params, model, vocab, small,
                                     jax.random.fold_in(key, 3),
                                     max_length=max_len, greedy=True,
-                                    use_mean=False)
+                                    use_mean=False, ban_unk=ban)
     mean_sampled = reconstructions(params, model, vocab, small,
                                    jax.random.fold_in(key, 4),
                                    max_length=max_len, greedy=False,
                                    use_mean=True)
-    lines.append('== reconstructions of test sentences ==')
+    lines.append('== reconstructions of test sentences' +
+                 (' (greedy: <unk> excluded) ==' if ban else ' =='))
     for o, a, b, c in zip(originals, mean_greedy, sample_greedy, mean_sampled):
       lines += [f'x           : {o}', f'mean, greedy: {a}',
                 f'z~q, greedy : {b}', f'mean, sample: {c}', '']
