@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'batch', 'max_length', 'greedy',
-                                   'banned_ids'))
+@functools.partial(jax.jit, static_argnames=('model', 'batch', 'max_length',
+                                             'greedy', 'banned_ids'))
 def decode(params, model, z: jax.Array | None, key: jax.Array, *,
            batch: int, max_length: int, bos_id: int, eos_id: int, pad_id: int,
            greedy: bool, temperature: float = 1.0,
