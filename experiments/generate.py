@@ -101,7 +101,7 @@ def main(argv):
     ids = decode(params, model, z, key, batch=FLAGS.steps,
                  max_length=FLAGS.max_length, bos_id=vocab.bos_id,
                  eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=True,
-                 banned_ids=(vocab.unk_id,) if FLAGS.ban_unk else ())
+                 banned_ids=generation.banned_ids(vocab, FLAGS.ban_unk))
     print('\n== interpolation between posterior means ==')
     for ti, s in zip(np.asarray(t[:, 0]), generation.ids_to_text(vocab, ids)):
       print(f'{ti:.2f}  {s}')

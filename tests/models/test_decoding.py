@@ -94,3 +94,37 @@ def test_samples_file_keeps_unk_out_of_greedy_decodings_only(tmp_path):
   for ban in (True, False):
     sampled = sections[ban]['== language model, sampled decoding ==']
     assert any('<unk>' in s for s in sampled)
+
+
+def test_samples_file_reconstructions_keep_unk_out_of_greedy_lines(tmp_path):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from vae_jax.analysis.generation import write_samples  # pylint: disable=g-import-not-at-top
+  from vae_jax.data import BucketedBatcher  # pylint: disable=g-import-not-at-top
+  from vae_jax.data.vocab import SPECIAL_TOKENS, Vocabulary  # pylint: disable=g-import-not-at-top
+  vocab = Vocabulary(list(SPECIAL_TOKENS) + [f'w{i}' for i in range(V - 4)])
+  model = build_model(dict(CFG, kind='vae'), V)
+  seqs = [np.array([4 + i % 8, 5, 6, EOS], np.int32) for i in range(8)]
+  test = BucketedBatcher(seqs, batch_size=8, num_buckets=1, pad_id=PAD,
+                         bos_id=BOS)
+  batch = test.epoch(0, 0, shuffle=False)[0]
+  params = model.init({'params': jax.random.key(3), 'latent': jax.random.key(4)},
+                      batch['ids'], batch['length'])['params']
+  params['decoder']['output']['bias'] = (
+      params['decoder']['output']['bias'].at[vocab.unk_id].add(6.0))
+  inputs = ml_collections.ConfigDict({'vocab': vocab,
+                                      'batchers': {'test': test}})
+  config = ml_collections.ConfigDict(
+      {'eval': {'num_generate': 8, 'max_decode_length': 6},
+       'model': {'latent': 'gaussian'}})
+  lines = {}
+  for ban in (True, False):
+    config.eval.ban_unk = ban
+    path = tmp_path / f'samples_{ban}.txt'
+    write_samples(str(path), model, params, inputs, config, seed=0)
+    lines[ban] = path.read_text().splitlines()
+  for prefix in ('mean, greedy:', 'z~q, greedy :'):
+    with_ban = [l for l in lines[True] if l.startswith(prefix)]
+    without = [l for l in lines[False] if l.startswith(prefix)]
+    assert len(with_ban) == len(without) == 8
+    assert not any('<unk>' in l for l in with_ban)
+    assert all('<unk>' in l for l in without)

@@ -12,7 +12,8 @@ def ids_to_text(vocab, ids) -> list[str]:
   return [' '.join(vocab.decode(row)) for row in np.asarray(ids)]
 
 
-def _banned(vocab, ban_unk: bool) -> tuple[int, ...]:
+def banned_ids(vocab, ban_unk: bool) -> tuple[int, ...]:
+  """The `decode(banned_ids=...)` of a --ban_unk setting."""
   return (vocab.unk_id,) if ban_unk else ()
 
 
@@ -26,7 +27,7 @@ def prior_samples(params, model, vocab, key, *, num: int, max_length: int,
                     method=SentenceVAE.prior_sample)
   ids = decode(params, model, z, k_dec, batch=num, max_length=max_length,
                bos_id=vocab.bos_id, eos_id=vocab.eos_id, pad_id=vocab.pad_id,
-               greedy=greedy, banned_ids=_banned(vocab, ban_unk))
+               greedy=greedy, banned_ids=banned_ids(vocab, ban_unk))
   return ids_to_text(vocab, ids)
 
 
@@ -40,7 +41,7 @@ def reconstructions(params, model, vocab, batch, key, *, max_length: int,
   ids = decode(params, model, z, k_dec, batch=z.shape[0],
                max_length=max_length, bos_id=vocab.bos_id,
                eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=greedy,
-               banned_ids=_banned(vocab, ban_unk))
+               banned_ids=banned_ids(vocab, ban_unk))
   return ids_to_text(vocab, ids)
 
 
