@@ -12,6 +12,7 @@ dotted vertical lines in the per-epoch figures.
 KL, MI and AU per epoch, a line per run), e.g. the rows of the PTB table.
 """
 
+import math
 import os
 from typing import Any, Sequence
 
@@ -64,6 +65,18 @@ def _count_axis(ax) -> None:
   """Integer ticks from 0 (active units): 0 stays visible when all are 0."""
   ax.set_ylim(bottom=-0.5, top=max(2.0, ax.get_ylim()[1]))
   ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def mi_ceiling(records: Sequence[dict[str, Any]]) -> float | None:
+  """log N of the validation set: the whole-set MI estimator cannot exceed it
+  (its aggregate posterior is a mixture of the N posteriors; see
+  `vae_jax.diagnostics.mutual_info`), so an MI curve flat at this line is at
+  the estimator's ceiling, not a measured plateau. None without a count."""
+  counts = [r['num_sentences'] for r in records
+            if r.get('split') == 'valid'
+            and isinstance(r.get('num_sentences'), (int, float))
+            and r['num_sentences'] > 1]
+  return math.log(max(counts)) if counts else None
 
 
 def _is_vae(records: Sequence[dict[str, Any]]) -> bool:
@@ -120,6 +133,10 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
         if xs:
           ax.plot(xs, ys, '^--', ms=3, label='valid (per-minibatch)')
         ax.axhline(0.0, color='k', lw=0.8)  # MI estimates scatter around 0
+        cap = mi_ceiling(records)
+        if cap is not None:
+          ax.axhline(cap, color='0.4', ls='-.', lw=0.8,
+                     label=f'log N = {cap:.2f} (the estimator\'s ceiling)')
       if key == 'au':
         _count_axis(ax)
       _decorate(ax, lr_changes, label)
