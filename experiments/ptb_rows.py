@@ -22,3 +22,10 @@ ROWS = [
     ('ptb_vae_gumbel_st', 'categorical VAE (straight-through Gumbel)', {}),
     ('ptb_vae_categorical_st', 'categorical VAE (straight-through)', {}),
 ]
+
+
+def two_decimals(value: float) -> str:
+  """'%.2f', except that a value which rounds to zero prints as 0.00, not
+  -0.00 (a KL of -1e-8 from float rounding is no negative KL)."""
+  text = f'{value:.2f}'
+  return '0.00' if text == '-0.00' else text

@@ -93,7 +93,7 @@ def _cell(ours, published) -> str:
   def fmt(v):
     if v is None:
       return '–'
-    return f'{v:.2f}' if isinstance(v, float) else str(v)
+    return ptb_rows.two_decimals(v) if isinstance(v, float) else str(v)
   return fmt(ours) + (f' ({fmt(published)})' if published is not None else '')
 
 

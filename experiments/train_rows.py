@@ -103,7 +103,8 @@ def row_status(row: str, runs_dir: str) -> str:
     for key, label in keys:
       if key in res and label not in seen:
         seen.add(label)
-        shown.append(f'{label} {res[key]:.2f}' if isinstance(res[key], float)
+        shown.append(f'{label} {ptb_rows.two_decimals(res[key])}'
+                     if isinstance(res[key], float)
                      else f'{label} {res[key]}')
     return f'{row}: evaluated: ' + ', '.join(shown)
   metrics = os.path.join(workdir, 'metrics.jsonl')
@@ -144,7 +145,8 @@ def _training_status(workdir: str) -> str:
     parts.append(f'lr {lr:g}')
   for key in ('kl', 'mi', 'au'):
     if key in last:
-      parts.append(f'{key.upper()} {last[key]:.2f}' if key != 'au'
+      parts.append(f'{key.upper()} {ptb_rows.two_decimals(last[key])}'
+                   if key != 'au'
                    else f'AU {int(last[key])}')
   return ', '.join(parts)
 

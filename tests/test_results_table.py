@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from experiments import results_table
+from experiments import ptb_rows, results_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,3 +70,10 @@ def test_command_prints_the_table(tmp_path):
   assert '| LSTM-LM | – | – | 101.50 (101.04) |' in proc.stdout
   with open(out) as f:
     assert f.read() in proc.stdout
+
+
+def test_values_that_round_to_zero_print_without_a_sign():
+  assert ptb_rows.two_decimals(-1e-8) == '0.00'   # the Bernoulli rows' KL
+  assert ptb_rows.two_decimals(-0.004) == '0.00'
+  assert ptb_rows.two_decimals(-0.29) == '-0.29'  # an MI estimate below 0
+  assert ptb_rows.two_decimals(101.005) == f'{101.005:.2f}'
