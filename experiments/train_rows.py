@@ -130,17 +130,25 @@ def _training_status(workdir: str) -> str:
   if not valid:
     return f'training, step {last_step}, no epoch finished yet'
   last = valid[-1]
-  best = min(valid, key=lambda r: r.get('loss', float('inf')))
   epochs = f'{last["epoch"]} epoch' + ('s' if last['epoch'] != 1 else '')
+  train = {}
   try:
     with open(os.path.join(workdir, 'config.json')) as f:
-      cap = json.load(f)['train']['max_epochs']
-    epochs = f'{last["epoch"]} of at most {cap} epochs'
+      train = json.load(f)['train']
   except (OSError, ValueError, KeyError):
     pass
+  if 'max_epochs' in train:
+    epochs = f'{last["epoch"]} of at most {train["max_epochs"]} epochs'
+  # The metric the run picks its best checkpoint by: 'rec' for the
+  # autoencoder of the pretraining stage, whose -ELBO grows with its KL.
+  key = train.get('model_selection', 'loss')
+  if key not in last:
+    key = 'loss'
+  best = min(valid, key=lambda r: r.get(key, float('inf')))
+  name = 'reconstruction' if key == 'rec' else key
   parts = [f'training, {epochs} (step {last_step})',
-           f'last valid loss {last["loss"]:.2f}',
-           f'best {best["loss"]:.2f} (epoch {best["epoch"]})']
+           f'last valid {name} {last[key]:.2f}',
+           f'best {best[key]:.2f} (epoch {best["epoch"]})']
   if lr is not None:
     parts.append(f'lr {lr:g}')
   for key in ('kl', 'mi', 'au'):

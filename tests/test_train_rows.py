@@ -90,8 +90,13 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   # the pretraining row while its stage 1 (an autoencoder) runs
   stage1 = runs / 'ptb_vae_pretrain_fb' / 'pretrain_encoder'
   os.makedirs(stage1)
-  (stage1 / 'metrics.jsonl').write_text(json.dumps(
-      {'split': 'valid', 'step': 1317, 'epoch': 1, 'loss': 130.0}) + '\n')
+  # picks its best by reconstruction; its -ELBO grows with the KL
+  (stage1 / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in (
+      {'split': 'valid', 'step': 1317, 'epoch': 1, 'loss': 130.0, 'rec': 110.0},
+      {'split': 'valid', 'step': 2634, 'epoch': 2, 'loss': 140.0,
+       'rec': 105.5})))
+  (stage1 / 'config.json').write_text(
+      json.dumps({'train': {'max_epochs': 50, 'model_selection': 'rec'}}))
   proc = run('--status', f'--runs_dir={runs}',
              '--rows=ptb_lm,ptb_vae,ptb_vae_pretrain_fb,ptb_vae_vmf')
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -99,7 +104,7 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
       'ptb_lm: evaluated: NLL 99.89, PPL 95.36',
       'ptb_vae: training, 2 of at most 100 epochs (step 2634), last valid '
       'loss 111.25, best 110.50 (epoch 1), lr 0.5, KL 0.04, MI 0.01, AU 0',
-      'ptb_vae_pretrain_fb: pretraining the encoder: 1 epoch (step 1317), '
-      'last valid loss 130.00, best 130.00 (epoch 1)',
+      'ptb_vae_pretrain_fb: pretraining the encoder: 2 of at most 50 epochs '
+      '(step 2634), last valid reconstruction 105.50, best 105.50 (epoch 2)',
       'ptb_vae_vmf: not started']
   assert sorted(os.listdir(runs)) == ['ptb_lm', 'ptb_vae', 'ptb_vae_pretrain_fb']
