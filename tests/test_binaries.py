@@ -58,6 +58,38 @@ def test_evaluate_and_generate_binaries(trained):
   assert 'interpolation' in proc.stdout
 
 
+def test_latent_map_binary(trained, tmp_path):
+  workdir, _ = trained
+  words = [w.strip() for w in open(os.path.join(workdir, 'vocab.txt'))][4:]
+  # two corpora: the run's own words, and words it has never seen
+  (tmp_path / 'a.txt').write_text(
+      '\n'.join(' '.join(words[i:i + 5]) for i in range(12)) + '\n\n')
+  (tmp_path / 'b.txt').write_text(
+      '\n'.join(f'zz{i} qq{i} xx{i}' for i in range(9)) + '\n')
+  out = str(tmp_path / 'map.png')
+  proc = run('experiments.latent_map', f'--workdir={workdir}',
+             f'--corpus=own={tmp_path}/a.txt', f'--corpus=new={tmp_path}/b.txt',
+             '--max_sentences=10', f'--out={out}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  res = json.load(open(str(tmp_path / 'map.json')))
+  assert res['corpora']['own']['sentences'] == 10  # a draw of 10 of 12
+  assert res['corpora']['new']['sentences'] == 9   # the blank line skipped
+  assert res['corpora']['own']['unk_rate'] == 0.0
+  assert res['corpora']['new']['unk_rate'] == 1.0
+  assert res['latent_dim'] == 4
+  for key in ('centroid_accuracy_map', 'centroid_accuracy_latent',
+              'centroid_accuracy_sample'):
+    assert 0.0 <= res[key] <= 1.0
+  assert os.path.getsize(out) > 0 and 'figure: ' + out in proc.stdout
+  # one corpus is a usage error; a missing file a clear one
+  proc = run('experiments.latent_map', f'--workdir={workdir}',
+             f'--corpus=own={tmp_path}/a.txt')
+  assert proc.returncode != 0 and 'at least two' in proc.stderr
+  proc = run('experiments.latent_map', f'--workdir={workdir}',
+             f'--corpus=own={tmp_path}/a.txt', f'--corpus=x={tmp_path}/no.txt')
+  assert proc.returncode == 1 and 'no file' in proc.stderr
+
+
 def test_misspelt_config_key_is_an_error(tmp_path):
   proc = run('experiments.train', *TINY, '--config.train.lerning_rate=0.1',
              f'--workdir={tmp_path}/w')
