@@ -81,6 +81,18 @@ def test_latent_map_binary(trained, tmp_path):
               'centroid_accuracy_sample'):
     assert 0.0 <= res[key] <= 1.0
   assert os.path.getsize(out) > 0 and 'figure: ' + out in proc.stdout
+  # the same sentences under two names: equal means, so no centroid can
+  # tell them apart (ties go to the first corpus): exactly 0.5 both ways
+  lines = (tmp_path / 'a.txt').read_text()
+  (tmp_path / 'c.txt').write_text(lines)
+  out2 = str(tmp_path / 'same.png')
+  proc = run('experiments.latent_map', f'--workdir={workdir}',
+             f'--corpus=a={tmp_path}/a.txt', f'--corpus=c={tmp_path}/c.txt',
+             '--max_sentences=20', f'--out={out2}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  same = json.load(open(str(tmp_path / 'same.json')))
+  assert same['centroid_accuracy_map'] == 0.5
+  assert same['centroid_accuracy_latent'] == 0.5
   # one corpus is a usage error; a missing file a clear one
   proc = run('experiments.latent_map', f'--workdir={workdir}',
              f'--corpus=own={tmp_path}/a.txt')
