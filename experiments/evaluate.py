@@ -106,11 +106,12 @@ def main(argv):
   if evaluation.is_vae(model) and k > 0:
     t1 = time.time()
 
-    def progress(done, total):
+    def progress(done, total, fraction):
       if is_chief() and (done % max(total // 20, 1) == 0 or done == total):
         el = time.time() - t1
-        print(f'IW-NLL K={k}: batch {done}/{total}, '
-              f'ETA {format_duration(el / done * (total - done))}', flush=True)
+        print(f'IW-NLL K={k}: batch {done}/{total}, {100 * fraction:.0f} % '
+              f'of the tokens, ETA '
+              f'{format_duration(el / max(fraction, 1e-9) * (1 - fraction))}', flush=True)
 
     # A run from before a key existed gets today's default; flags override.
     today = default.get_config().eval

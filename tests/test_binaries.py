@@ -48,6 +48,7 @@ def test_evaluate_and_generate_binaries(trained):
   # The IW batches are its own: 16 sentences in 3 batches of 6, one shape.
   assert res['iw_batch_size'] == 6 and len(res['iw_buckets']) == 1
   assert 'IW-NLL K=4: 3 batches of 6 sentences in 1 length bucket (' in proc.stdout
+  assert 'IW-NLL K=4: batch 3/3, 100 % of the tokens, ETA' in proc.stdout
   # the IW bound with K samples is at least as tight as the 1-sample ELBO,
   # up to Monte Carlo noise of a tiny test set
   assert res['iw_nll'] <= res['neg_elbo'] + 1.0

@@ -43,9 +43,11 @@ def _tiny_vae_and_sentences():
 
 def test_iw_nll_split_does_not_depend_on_the_memory_budget():
   model, params, _, batcher = _tiny_vae_and_sentences()
+  calls = []
   run = lambda chunk, mb: evaluation.iw_nll_split(
       params, model, batcher, jax.random.key(3), num_samples=12,
-      chunk_size=chunk, memory_mb=mb)
+      chunk_size=chunk, memory_mb=mb,
+      progress=lambda *args: calls.append(args))
   # Decoder state 32, batch 8: 0.3 MiB hold 6 samples of the short bucket
   # (19 positions) and 4 of the long one (30).
   tight = run(12, 0.3)
@@ -55,6 +57,13 @@ def test_iw_nll_split_does_not_depend_on_the_memory_budget():
   np.testing.assert_allclose(tight['per_sentence'], free['per_sentence'],
                              rtol=1e-5)
   assert free['num_sentences'] == 40
+  # Progress: after each batch, the share of the tokens scored (the work),
+  # not of the batches (the long bucket's batches come last and cost more).
+  tokens = [int(b['length'].sum()) for b in batcher.epoch(0, 0, shuffle=False)]
+  n = len(tokens)
+  want = [(i + 1, n, sum(tokens[:i + 1]) / sum(tokens)) for i in range(n)]
+  assert calls == want + want
+  assert want[n // 2 - 1][2] < 0.5 - 0.1  # by count half, by tokens < 40 %
 
 
 def test_iw_batcher_pads_less_and_keeps_every_sentence_once():

@@ -192,7 +192,10 @@ def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
   counted and bos not, the token and sentence counts, the per-sentence
   values in sentence order, and the chunk used for each batch shape. With
   an `evaluator` each batch is split over its devices (the same values up to
-  float rounding).
+  float rounding). `progress(batches_done, num_batches, fraction)` is called
+  after each batch; `fraction` is the share of the split's tokens scored so
+  far, the measure of the work done (the batches run from the shortest
+  bucket to the longest, so their count is not).
   """
   total, tokens, n = 0.0, 0.0, 0
   per_sentence = {}
@@ -201,6 +204,8 @@ def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
   iw_batch = (functools.partial(_iw_batch, model=model) if evaluator is None
               else evaluator.iw_batch)
   chunks = {}
+  # The decoder passes scale with the tokens (buckets run short to long).
+  total_tokens = sum(int(np.sum(b['length'])) for b in batches)
   for i, batch in enumerate(batches):
     b, l = batch['ids'].shape
     chunk = chunks.setdefault((b, l), iw_chunk_size(
@@ -216,7 +221,7 @@ def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
     for idx, v in zip(np.asarray(batch['index'])[real], nll[real]):
       per_sentence[int(idx)] = float(v)
     if progress is not None:
-      progress(i + 1, len(batches))
+      progress(i + 1, len(batches), tokens / max(total_tokens, 1))
   return {'iw_nll': total / max(n, 1), 'iw_ppl': math.exp(total / max(tokens, 1)),
           'num_sentences': n, 'num_tokens': tokens,
           'chunks': {f'{b}x{l}': c for (b, l), c in sorted(chunks.items())},
