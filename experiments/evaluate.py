@@ -108,10 +108,9 @@ def main(argv):
 
     def progress(done, total, fraction):
       if is_chief() and (done % max(total // 20, 1) == 0 or done == total):
-        el = time.time() - t1
+        eta = (time.time() - t1) / max(fraction, 1e-9) * (1 - fraction)
         print(f'IW-NLL K={k}: batch {done}/{total}, {100 * fraction:.0f} % '
-              f'of the tokens, ETA '
-              f'{format_duration(el / max(fraction, 1e-9) * (1 - fraction))}', flush=True)
+              f'of the tokens, ETA {format_duration(eta)}', flush=True)
 
     # A run from before a key existed gets today's default; flags override.
     today = default.get_config().eval

@@ -63,7 +63,7 @@ def test_iw_nll_split_does_not_depend_on_the_memory_budget():
   n = len(tokens)
   want = [(i + 1, n, sum(tokens[:i + 1]) / sum(tokens)) for i in range(n)]
   assert calls == want + want
-  assert want[n // 2 - 1][2] < 0.5 - 0.1  # by count half, by tokens < 40 %
+  assert want[n // 2 - 1][2] < 0.4  # half the batches, under 40 % of the work
 
 
 def test_iw_batcher_pads_less_and_keeps_every_sentence_once():
