@@ -67,12 +67,18 @@ def test_latent_map_binary(trained, tmp_path):
       '\n'.join(' '.join(words[i:i + 5]) for i in range(12)) + '\n\n')
   (tmp_path / 'b.txt').write_text(
       '\n'.join(f'zz{i} qq{i} xx{i}' for i in range(9)) + '\n')
-  out = str(tmp_path / 'map.png')
-  proc = run('experiments.latent_map', f'--workdir={workdir}',
-             f'--corpus=own={tmp_path}/a.txt', f'--corpus=new={tmp_path}/b.txt',
-             '--max_sentences=10', f'--out={out}')
+
+  def latent_map(*corpora, name='map', max_sentences=10):
+    """Runs the binary on NAME=FILE corpora; (process, its JSON or None)."""
+    out = tmp_path / f'{name}.png'
+    proc = run('experiments.latent_map', f'--workdir={workdir}',
+               *[f'--corpus={c}' for c in corpora],
+               f'--max_sentences={max_sentences}', f'--out={out}')
+    js = tmp_path / f'{name}.json'
+    return proc, (json.load(open(js)) if proc.returncode == 0 else None)
+
+  proc, res = latent_map(f'own={tmp_path}/a.txt', f'new={tmp_path}/b.txt')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  res = json.load(open(str(tmp_path / 'map.json')))
   assert res['corpora']['own']['sentences'] == 10  # a draw of 10 of 12
   assert res['corpora']['new']['sentences'] == 9   # the blank line skipped
   assert res['corpora']['own']['unk_rate'] == 0.0
@@ -81,25 +87,20 @@ def test_latent_map_binary(trained, tmp_path):
   for key in ('centroid_accuracy_map', 'centroid_accuracy_latent',
               'centroid_accuracy_sample'):
     assert 0.0 <= res[key] <= 1.0
+  out = str(tmp_path / 'map.png')
   assert os.path.getsize(out) > 0 and 'figure: ' + out in proc.stdout
   # the same sentences under two names: equal means, so no centroid can
   # tell them apart (ties go to the first corpus): exactly 0.5 both ways
-  lines = (tmp_path / 'a.txt').read_text()
-  (tmp_path / 'c.txt').write_text(lines)
-  out2 = str(tmp_path / 'same.png')
-  proc = run('experiments.latent_map', f'--workdir={workdir}',
-             f'--corpus=a={tmp_path}/a.txt', f'--corpus=c={tmp_path}/c.txt',
-             '--max_sentences=20', f'--out={out2}')
+  # (all 12 sentences of each, not two different draws)
+  proc, same = latent_map(f'a={tmp_path}/a.txt', f'c={tmp_path}/a.txt',
+                          name='same', max_sentences=20)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  same = json.load(open(str(tmp_path / 'same.json')))
   assert same['centroid_accuracy_map'] == 0.5
   assert same['centroid_accuracy_latent'] == 0.5
   # one corpus is a usage error; a missing file a clear one
-  proc = run('experiments.latent_map', f'--workdir={workdir}',
-             f'--corpus=own={tmp_path}/a.txt')
+  proc, _ = latent_map(f'own={tmp_path}/a.txt')
   assert proc.returncode != 0 and 'at least two' in proc.stderr
-  proc = run('experiments.latent_map', f'--workdir={workdir}',
-             f'--corpus=own={tmp_path}/a.txt', f'--corpus=x={tmp_path}/no.txt')
+  proc, _ = latent_map(f'own={tmp_path}/a.txt', f'x={tmp_path}/no.txt')
   assert proc.returncode == 1 and 'no file' in proc.stderr
 
 
