@@ -12,6 +12,11 @@ as "not evaluated".
   python -m experiments.results_table --runs_dir=runs [--out=table.md] \
       [--plot=rows.png]
 
+One run's validation figures per epoch, as a markdown table (with the
+learning rate and the hours of training so far), instead of the rows:
+
+  python -m experiments.results_table --epochs_of=runs/ptb_vae [--epochs=1,5,10]
+
 The runs and their evaluation (one pair per row; the configs' docstrings
 hold the same commands):
 
@@ -34,12 +39,17 @@ from absl import app, flags
 
 from experiments import ptb_rows
 from vae_jax import plotting
+from vae_jax.train.logging_utils import read_metrics
 
 flags.DEFINE_string('runs_dir', 'runs', 'Directory holding one workdir a row.')
 flags.DEFINE_enum('split', 'test', ['valid', 'test'], 'Evaluated split.')
 flags.DEFINE_string('out', None, 'Also write the table to this file.')
 flags.DEFINE_string('plot', None, 'Also draw the rows\' validation loss, KL, '
                     'MI and AU per epoch into this PNG file.')
+flags.DEFINE_string('epochs_of', None, 'Print this workdir\'s validation '
+                    'figures per epoch instead of the rows\' table.')
+flags.DEFINE_list('epochs', [], 'With --epochs_of: only these epochs '
+                  '(1-based, as in metrics.jsonl); default all.')
 FLAGS = flags.FLAGS
 
 ROWS = ptb_rows.ROWS
@@ -128,9 +138,71 @@ def build_table(runs_dir: str, split: str = 'test') -> str:
   return '\n'.join(lines) + '\n'
 
 
+def _training_seconds(records) -> list[float]:
+  """Seconds of training up to each record, breaks between sessions left out.
+
+  A process logs its first training record without a rate (`Progress`
+  measures from there), so such a record marks a (re)start: the time since
+  the record before it holds the break, the restore and the compiles, and
+  is replaced by its steps at the rate of the next record that has one.
+  Every other gap between consecutive records counts as it is.
+  """
+  out, total = [], 0.0
+  for k, r in enumerate(records):
+    if k:
+      prev = records[k - 1]
+      if r.get('split') == 'train' and 'steps_per_sec' not in r:
+        rate = next((q['steps_per_sec'] for q in records[k + 1:]
+                     if q.get('steps_per_sec')), None)
+        if rate:
+          total += max(r['step'] - prev['step'], 0) / rate
+      else:
+        total += max(r['time'] - prev['time'], 0.0)
+    out.append(total)
+  return out
+
+
+def epoch_table(workdir: str, epochs=None) -> str:
+  """A run's validation figures per epoch (metrics.jsonl) as markdown.
+
+  Columns: -ELBO, reconstruction, KL, MI and AU for a VAE (NLL and PPL for
+  the LM), the learning rate of the epoch's last training record, and the
+  hours trained by the end of the epoch (`_training_seconds`).
+  """
+  records = read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+  valid = [r for r in records if r.get('split') == 'valid']
+  if not valid:
+    raise ValueError(f'{workdir}: no validation record yet')
+  columns = ([('neg_elbo', '-ELBO'), ('rec', 'rec'), ('kl', 'KL'),
+              ('mi', 'MI'), ('au', 'AU')] if 'mi_batch' in valid[0]  # a VAE
+             else [('rec', 'NLL'), ('ppl', 'PPL')])
+  lines = ['| epoch | ' + ' | '.join(l for _, l in columns)
+           + ' | lr | hours |', '| --- ' * (len(columns) + 3) + '|']
+  wanted = {int(e) for e in epochs} if epochs else None
+  lr = None
+  for r, seconds in zip(records, _training_seconds(records)):
+    if r.get('split') == 'train':
+      lr = r.get('lr', lr)
+    if r.get('split') != 'valid' or (wanted and r['epoch'] not in wanted):
+      continue
+    cells = [('–' if k not in r else str(int(r[k])) if k == 'au'
+              else ptb_rows.two_decimals(r[k])) for k, _ in columns]
+    lines.append(f'| {r["epoch"]:g} | ' + ' | '.join(cells)
+                 + f' | {"–" if lr is None else f"{lr:g}"}'
+                 + f' | {seconds / 3600:.2f} |')
+  return '\n'.join(lines) + '\n'
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if FLAGS.epochs_of:
+    if not os.path.exists(os.path.join(FLAGS.epochs_of, 'metrics.jsonl')):
+      print(f'error: --epochs_of={FLAGS.epochs_of!r} has no metrics.jsonl',
+            file=sys.stderr)
+      sys.exit(1)
+    print(epoch_table(FLAGS.epochs_of, FLAGS.epochs), end='')
+    return
   if not os.path.isdir(FLAGS.runs_dir):
     print(f'error: --runs_dir={FLAGS.runs_dir!r} is not a directory',
           file=sys.stderr)

@@ -77,3 +77,50 @@ def test_values_that_round_to_zero_print_without_a_sign():
   assert ptb_rows.two_decimals(-0.004) == '0.00'
   assert ptb_rows.two_decimals(-0.29) == '-0.29'  # an MI estimate below 0
   assert ptb_rows.two_decimals(101.005) == f'{101.005:.2f}'
+
+
+def test_epoch_table_hours_leave_out_the_breaks(tmp_path):
+  # a VAE run of two 10-step epochs logged every 5 steps, half an hour
+  # apart; killed in epoch 2 and restarted two hours later from its step-10
+  # checkpoint (the records past step 10 dropped on resume)
+  def rec(split, step, epoch, time, **m):
+    return dict(split=split, step=step, epoch=epoch, time=time, **m)
+  valid = dict(neg_elbo=110.0, rec=105.5, kl=4.5, mi=2.25, au=7.0,
+               mi_batch=2.0)
+  rate = 5 / 1800
+  records = [
+      rec('train', 5, 0.5, 0.0, lr=1.0),                 # a first: no rate
+      rec('train', 10, 1.0, 1800.0, lr=1.0, steps_per_sec=rate),
+      rec('valid', 10, 1, 1836.0, **valid),
+      rec('train', 15, 1.5, 9000.0, lr=0.5),             # the restart
+      rec('train', 20, 2.0, 10800.0, lr=0.5, steps_per_sec=rate),
+      rec('valid', 20, 2, 10836.0, **dict(valid, neg_elbo=108.0, au=8.0)),
+  ]
+  with open(tmp_path / 'metrics.jsonl', 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in records)
+  table = results_table.epoch_table(str(tmp_path)).splitlines()
+  assert table[0] == '| epoch | -ELBO | rec | KL | MI | AU | lr | hours |'
+  # epoch 1: 1,836 s; epoch 2: + 5 steps at the rate after the restart
+  # (1,800 s, not the 7,164 s since the last record) + 1,800 + 36
+  assert table[2] == '| 1 | 110.00 | 105.50 | 4.50 | 2.25 | 7 | 1 | 0.51 |'
+  assert table[3] == '| 2 | 108.00 | 105.50 | 4.50 | 2.25 | 8 | 0.5 | 1.52 |'
+  assert len(table) == 4
+  assert results_table.epoch_table(str(tmp_path), ['2']).splitlines()[2:] == [
+      table[3]]
+  # an LM run: NLL and PPL
+  lm = [rec('train', 5, 1.0, 0.0, lr=1.0),
+        rec('valid', 5, 1, 36.0, rec=101.25, kl=0.0, neg_elbo=101.25,
+            ppl=103.5)]
+  os.makedirs(tmp_path / 'lm')
+  with open(tmp_path / 'lm' / 'metrics.jsonl', 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in lm)
+  assert results_table.epoch_table(str(tmp_path / 'lm')).splitlines()[::2] == [
+      '| epoch | NLL | PPL | lr | hours |', '| 1 | 101.25 | 103.50 | 1 | 0.01 |']
+
+
+def test_epoch_table_command(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.results_table',
+       f'--epochs_of={tmp_path}'], cwd=REPO, capture_output=True, text=True,
+      timeout=120)
+  assert proc.returncode == 1 and 'has no metrics.jsonl' in proc.stderr
