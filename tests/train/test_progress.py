@@ -4,7 +4,8 @@ import pytest
 
 import json
 
-from vae_jax.train.logging_utils import MetricWriter, Progress, read_metrics
+from vae_jax.train.logging_utils import (MetricWriter, Progress, metrics_line,
+                                         read_metrics)
 
 
 class FakeClock:
@@ -77,3 +78,10 @@ def test_metrics_file_cut_short_by_a_crash_still_reads_and_resumes(tmp_path):
   path.write_text(json.dumps(recs[0]) + '\n{"split": "tr\n' + body)
   with pytest.raises(ValueError, match='line 2'):
     read_metrics(str(path))
+
+
+def test_the_validation_line_shows_active_units():
+  # the per-epoch line of a VAE run: AU is an int and must not be dropped
+  valid = {'rec': 101.25, 'kl': 3.5, 'num_sentences': 3370.0,
+           'num_tokens': 73760.0, 'mi': 2.25, 'au': 7, 'note': 'x'}
+  assert metrics_line(valid) == 'rec 101.250, kl 3.500, mi 2.250, au 7'

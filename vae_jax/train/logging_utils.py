@@ -147,6 +147,16 @@ class Progress:
     return ' | '.join(parts)
 
 
+def metrics_line(metrics: dict[str, Any]) -> str:
+  """'rec 101.250, kl 3.500, ..., au 7': the figures of an evaluation (counts
+  of sentences and tokens left out), floats to 3 decimals, integers (the
+  active units) as they are."""
+  return ', '.join(f'{k} {v:.3f}' if isinstance(v, float) else f'{k} {v}'
+                   for k, v in metrics.items()
+                   if isinstance(v, (int, float))
+                   and k not in ('num_sentences', 'num_tokens'))
+
+
 def log(msg: str) -> None:
   """Progress lines go to stdout, visible without logging flags; with
   several processes, process 0's only (the others' are the same)."""

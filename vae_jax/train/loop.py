@@ -23,7 +23,8 @@ from vae_jax.models import build_model
 from vae_jax.train import distributed, evaluation
 from vae_jax.train.checkpoint import Checkpointer
 from vae_jax.train.inputs import Inputs, prepare_inputs
-from vae_jax.train.logging_utils import MetricWriter, Progress, log
+from vae_jax.train.logging_utils import (MetricWriter, Progress, log,
+                                         metrics_line)
 from vae_jax.train.parallel import ParallelStep, make_parallel_train_step
 from vae_jax.train.parallel_eval import ShardedEvaluator, check_eval_batch_size
 from vae_jax.train.plateau import Plateau
@@ -265,8 +266,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         jax.random.fold_in(eval_rng, epoch),
         diagnostics=config.train.eval_diagnostics, evaluator=evaluator)
     writer.write('valid', step, epoch + 1, **valid)
-    log(f'epoch {epoch} valid: ' + ', '.join(
-        f'{k} {v:.3f}' for k, v in valid.items() if isinstance(v, float)))
+    log(f'epoch {epoch} valid: ' + metrics_line(valid))
     if epoch_done:
       pstate, actions = plateau.update(meta['plateau'], epoch,
                                        valid[t.model_selection])
@@ -320,6 +320,5 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     plotting.plot_run(workdir)
   latest.close()
   best.close()
-  log(f'test: ' + ', '.join(f'{k} {v:.3f}' for k, v in test.items()
-                            if isinstance(v, float)))
+  log('test: ' + metrics_line(test))
   return test
