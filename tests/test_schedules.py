@@ -45,6 +45,11 @@ CASES = [
     (schedules.exponential_decay_temperature(start=1.0, end=0.5,
                                              decay_rate=1e-3),
      [(0, 1.0), (100, math.exp(-0.1)), (1000, 0.5)]),
+    (schedules.cosine_restarts(total_steps=100, num_cycles=4),
+     [(0, 1.0), (5, (1 + math.cos(0.2 * math.pi)) / 2),
+      (12, (1 + math.cos(0.48 * math.pi)) / 2),
+      (24, (1 + math.cos(0.96 * math.pi)) / 2), (25, 1.0), (75, 1.0), (99, (1 + math.cos(0.96 * math.pi)) / 2),
+      (100, 1.0), (1000, 1.0)]),
 ]
 
 
@@ -101,6 +106,8 @@ def test_cyclical_matches_fu_et_al_reference(n_iter, n_cycle, ratio):
     ({'name': 'sigmoid', 'midpoint': 10, 'rate': 1.0}, 10, 0.5),
     ({'name': 'cyclical', 'total_steps': 100, 'num_cycles': 4, 'ratio': 0.5},
      30, 0.4),
+    ({'name': 'cosine_restarts', 'total_steps': 40, 'num_cycles': 2}, 15,
+     (1 + math.cos(0.75 * math.pi)) / 2),
     ({'name': 'exponential_decay', 'start': 2.0, 'end': 0.5,
       'decay_rate': 0.5}, 2, 2.0 * math.exp(-1.0)),
 ])
@@ -125,8 +132,23 @@ def test_make_schedule_errors(config, message):
     schedules.make_schedule(config)
 
 
+def test_cosine_restarts_is_fu_et_al_learning_rate():
+  """Their language-model code sets, before 1-based epoch `epoch`,
+  lr = lr0 * 0.5 * (1 + cos(pi * ((epoch - 1) % cycle) / cycle)); ours is
+  the factor at the epoch's first step over cycles of `cycle` epochs."""
+  steps_per_epoch, cycle, epochs = 1317, 10, 40
+  schedule = schedules.cosine_restarts(total_steps=epochs * steps_per_epoch,
+                                       num_cycles=epochs // cycle)
+  for epoch in range(1, epochs + 1):
+    theirs = 0.5 * (1 + np.cos(float((epoch - 1) % cycle) / cycle * np.pi))
+    np.testing.assert_allclose(schedule((epoch - 1) * steps_per_epoch),
+                               theirs, rtol=1e-5, atol=1e-6)
+
+
 def test_invalid_arguments():
   with pytest.raises(ValueError, match='ratio'):
     schedules.cyclical(total_steps=10, num_cycles=2, ratio=0.0)
   with pytest.raises(ValueError, match='warmup_steps'):
     schedules.linear_warmup(start=0.0, end=1.0, warmup_steps=-1)
+  with pytest.raises(ValueError, match='num_cycles'):
+    schedules.cosine_restarts(total_steps=10, num_cycles=0)

@@ -1,4 +1,5 @@
-"""Schedules: step -> value, for the KL weight and the Gumbel temperature.
+"""Schedules: step -> value, for the KL weight, the Gumbel temperature and a
+learning-rate factor.
 
 Each factory returns a function `schedule(step) -> jax.Array` (a scalar, or
 the shape of `step`) written in jnp, so it can be called with a Python int
@@ -12,7 +13,8 @@ References:
     Networks and Posterior Collapse in Variational Autoencoders (linear
     warm-up of the KL weight from 0.1 to 1.0).
   Fu, Li, Liu, Gao, Celikyilmaz and Carin (2019), Cyclical Annealing
-    Schedule: A Simple Approach to Mitigating KL Vanishing.
+    Schedule: A Simple Approach to Mitigating KL Vanishing (and the
+    per-cycle learning-rate restart of their code).
   Jang, Gu and Poole (2017), Categorical Reparameterization with
     Gumbel-Softmax (exponentially decayed temperature).
 """
@@ -111,6 +113,34 @@ def cyclical(*, total_steps: int, num_cycles: int, ratio: float,
   return schedule
 
 
+def cosine_restarts(*, total_steps: int, num_cycles: int) -> Schedule:
+  """A learning-rate factor that restarts with every cycle (Fu et al. 2019).
+
+  With P = total_steps / num_cycles and tau = (t mod P) / P,
+
+    value(t) = (1 + cos(pi * tau)) / 2,
+
+  1 at the start of each cycle, falling towards 0 at its end; 1 from
+  `total_steps` on. Fu et al.'s language-model code sets the learning rate
+  to lr * value once an epoch, with the cycles of their KL weight.
+
+  Args:
+    total_steps: number of steps covered by the cycles.
+    num_cycles: number of cycles.
+  """
+  if total_steps <= 0 or num_cycles <= 0:
+    raise ValueError('cosine_restarts: need total_steps > 0 and num_cycles '
+                     f'> 0, got total_steps={total_steps}, '
+                     f'num_cycles={num_cycles}.')
+  period = total_steps / num_cycles
+  def schedule(step: ArrayLike) -> jax.Array:
+    step = _as_float(step)
+    tau = jnp.mod(step, period) / period
+    value = 0.5 * (1.0 + jnp.cos(jnp.pi * tau))
+    return jnp.where(step >= total_steps, jnp.float32(1.0), value)
+  return schedule
+
+
 def exponential_decay_temperature(*, start: float, end: float,
                                   decay_rate: float) -> Schedule:
   """Gumbel-softmax temperature: max(end, start * exp(-decay_rate * t)).
@@ -132,6 +162,7 @@ _FACTORIES: dict[str, Callable[..., Schedule]] = {
     'linear': linear_warmup,
     'sigmoid': sigmoid_anneal,
     'cyclical': cyclical,
+    'cosine_restarts': cosine_restarts,
     'exponential_decay': exponential_decay_temperature,
 }
 
@@ -141,7 +172,8 @@ def make_schedule(config: Mapping[str, Any]) -> Schedule:
 
   Names: 'constant' (value), 'linear' (start, end, warmup_steps), 'sigmoid'
   (midpoint, rate), 'cyclical' (total_steps, num_cycles, ratio[, start,
-  end]), 'exponential_decay' (start, end, decay_rate).
+  end]), 'cosine_restarts' (total_steps, num_cycles), 'exponential_decay'
+  (start, end, decay_rate).
 
   Example:
     kl_weight = make_schedule({'name': 'linear', 'start': 0.1, 'end': 1.0,

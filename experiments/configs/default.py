@@ -72,6 +72,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.decay_min_epoch = 15  # no decay before this epoch (He et al. code)
   c.train.max_decays = 5        # stop after this many halvings (0: never)
   c.train.reload_best_on_decay = True
+  # Fu et al.'s code: with a cyclical KL schedule, the learning rate restarts
+  # with every cycle and falls along a half cosine within it (set once an
+  # epoch, from the plateau rule's current value); off: the plateau rule's.
+  c.train.lr_cycle = False
   c.train.log_every_steps = 100
   c.train.checkpoint_every_steps = 500  # plus one at every epoch end
   c.train.eval_diagnostics = True        # MI and AU on valid every epoch (VAE)

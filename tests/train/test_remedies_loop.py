@@ -1,7 +1,8 @@
 """The collapse remedies inside the training loop: aggressive training (the
 mode ends on a validation-MI decrease; a crashed run resumes bit-identically)
-and encoder pretraining (stage 2 starts from stage 1's encoder and a fresh
-decoder; a crash after the stage switch resumes bit-identically).
+encoder pretraining (stage 2 starts from stage 1's encoder and a fresh
+decoder; a crash after the stage switch resumes bit-identically) and the
+per-cycle learning-rate restart of cyclical annealing.
 
 The runs are as small as the loop allows (4 steps an epoch, one bucket
 shape): compiling dominates their time. They skip the figures and the
@@ -12,6 +13,7 @@ import os
 
 import jax
 from jax.experimental.compilation_cache import compilation_cache
+import ml_collections
 import numpy as np
 import pytest
 
@@ -24,7 +26,8 @@ from vae_jax.train.checkpoint import Checkpointer
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
 from vae_jax.train.restore import load_config, restore_checkpoint
-from vae_jax.train.state import create_train_state, make_optimizer
+from vae_jax.train.state import (create_train_state, get_learning_rate,
+                                 make_optimizer)
 
 
 _CACHE_OPTIONS = ('jax_compilation_cache_dir',
@@ -91,6 +94,21 @@ def assert_same_state(a, b):
     np.testing.assert_array_equal(x, y)
 
 
+def run_until_crash(cfg, workdir, monkeypatch, *, step):
+  """Trains `cfg` until it logs `step`, where a simulated crash stops it."""
+  real_write = MetricWriter.write
+
+  def crash(self, split, at, *a, **k):
+    if at >= step:
+      raise KeyboardInterrupt('simulated crash')
+    return real_write(self, split, at, *a, **k)
+
+  monkeypatch.setattr(MetricWriter, 'write', crash)
+  with pytest.raises(KeyboardInterrupt):
+    loop.train_and_evaluate(cfg, workdir)
+  monkeypatch.setattr(MetricWriter, 'write', real_write)
+
+
 # -- aggressive training ----------------------------------------------------
 
 # Validation MI by epoch (the real one of so small a model is noise): up,
@@ -142,17 +160,7 @@ def test_aggressive_run_resumes_bit_identically(aggressive_run, tmp_path,
                                                 monkeypatch):
   install_scripted_mi(monkeypatch)
   workdir = str(tmp_path)
-  real_write = MetricWriter.write
-
-  def crash_at_step_7(self, split, step, *a, **k):
-    if step >= 7:
-      raise KeyboardInterrupt('simulated crash')
-    return real_write(self, split, step, *a, **k)
-
-  monkeypatch.setattr(MetricWriter, 'write', crash_at_step_7)
-  with pytest.raises(KeyboardInterrupt):
-    loop.train_and_evaluate(aggressive_config(), workdir)
-  monkeypatch.setattr(MetricWriter, 'write', real_write)
+  run_until_crash(aggressive_config(), workdir, monkeypatch, step=7)
   # crashed in epoch 1 (steps 5..8) after the step-6 checkpoint, while the
   # mode was still on
   _, meta = latest(workdir, aggressive_config())
@@ -247,3 +255,52 @@ def test_pretrained_run_resumes_across_the_stage_switch(pretrain_run, tmp_path,
   loop.train_and_evaluate(cfg, workdir)
   assert_same_state(latest(workdir, cfg)[0],
                     latest(pretrain_run, pretrain_config())[0])
+
+
+# -- the per-cycle learning-rate restart (Fu et al.'s code) -----------------
+
+
+def cycle_config():
+  """One KL cycle over the 3 epochs: the learning rate starts each epoch at
+  1.0 * (1 + cos(pi * e / 3)) / 2, i.e. 1, 0.75, 0.25."""
+  c = tiny_config(lr_cycle=True, optimizer='sgd', learning_rate=1.0)
+  c.objective.kl_schedule = ml_collections.ConfigDict({
+      'name': 'cyclical', 'total_epochs': 3.0, 'num_cycles': 1,
+      'ratio': 0.5, 'start': 0.0, 'end': 1.0})
+  return c
+
+
+@pytest.fixture(scope='module')
+def cycle_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('lr_cycle'))
+  loop.train_and_evaluate(cycle_config(), workdir)
+  return workdir
+
+
+def test_learning_rate_restarts_with_the_kl_cycle(cycle_run):
+  records = read_metrics(os.path.join(cycle_run, 'metrics.jsonl'))
+  lr_by_epoch = {}
+  for r in records:
+    if r['split'] == 'train':   # epoch e + (batch + 1) / 4, e 0-based
+      lr_by_epoch.setdefault(int(np.ceil(r['epoch'])) - 1, set()).add(r['lr'])
+  np.testing.assert_allclose(
+      [lr_by_epoch[e].pop() for e in range(3)], [1.0, 0.75, 0.25], rtol=1e-6)
+  assert all(not v for v in lr_by_epoch.values())   # one value an epoch
+  state, _ = latest(cycle_run, cycle_config())
+  np.testing.assert_allclose(get_learning_rate(state), 0.25, rtol=1e-6)
+
+
+def test_lr_cycle_run_resumes_bit_identically(cycle_run, tmp_path, monkeypatch):
+  workdir = str(tmp_path)
+  run_until_crash(cycle_config(), workdir, monkeypatch, step=7)
+  state, meta = latest(workdir, cycle_config())
+  assert meta['epoch'] == 1 and meta['batch_in_epoch'] == 2   # step 6
+  loop.train_and_evaluate(cycle_config(), workdir)
+  assert_same_state(latest(workdir, cycle_config())[0],
+                    latest(cycle_run, cycle_config())[0])
+
+
+def test_lr_cycle_needs_a_cyclical_kl_schedule():
+  assert loop.lr_cycle_from_config(tiny_config(), 4) is None
+  with pytest.raises(ValueError, match="kl_schedule name='cyclical'"):
+    loop.lr_cycle_from_config(tiny_config(lr_cycle=True), 4)

@@ -70,6 +70,24 @@ def temperature_schedule_from_config(config, steps_per_epoch: int):
   return kl_schedule_from_config(d, steps_per_epoch)
 
 
+def lr_cycle_from_config(config, steps_per_epoch: int):
+  """The learning-rate factor of `train.lr_cycle` (Fu et al.'s per-cycle
+  restart, `schedules.cosine_restarts` over the cycles of the cyclical KL
+  schedule), or None when the option is off."""
+  if not config.train.get('lr_cycle', False):
+    return None
+  kl = dict(config.objective.kl_schedule)
+  if config.model.kind != 'vae' or kl.get('name') != 'cyclical':
+    raise ValueError(
+        'config train.lr_cycle=True restarts the learning rate with the '
+        "cycles of objective.kl_schedule name='cyclical'; this run has "
+        f'model.kind={config.model.kind!r}, objective.kl_schedule={kl}')
+  cycles = {k: v for k, v in kl.items()
+            if k in ('total_steps', 'total_epochs', 'num_cycles')}
+  return kl_schedule_from_config(dict(cycles, name='cosine_restarts'),
+                                 steps_per_epoch)
+
+
 def build_everything(config, inputs: Inputs):
   model = build_model(config.model, len(inputs.vocab),
                       unk_id=inputs.vocab.unk_id, pad_id=inputs.vocab.pad_id,
@@ -188,6 +206,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
           f'parameters; {steps_per_epoch} steps per epoch')
 
   p_train_step = make_train_step(config, model, tx, steps_per_epoch)
+  lr_factor = lr_cycle_from_config(config, steps_per_epoch)
   # Data-parallel runs evaluate over the same devices (same numbers).
   evaluator = None
   if t.parallel != 'none':
@@ -213,6 +232,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     epoch_acc = ({k: jnp.asarray(v) for k, v in meta['epoch_sums'].items()}
                  if meta['epoch_sums'] else None)
     t_epoch = time.time()
+    if lr_factor is not None:  # from (epoch, decays): the same on resume
+      base = t.learning_rate * t.lr_decay ** meta['plateau']['num_decays']
+      state = set_learning_rate(
+          state, base * float(lr_factor(epoch * steps_per_epoch)))
     lr = get_learning_rate(state)  # changes only between epochs
     # Within the epoch `state` is placed on the devices (replicated); outside
     # it, it is the one-device state checkpoints hold.
