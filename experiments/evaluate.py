@@ -21,7 +21,7 @@ import time
 
 from absl import app, flags
 
-from experiments import flags_common
+from experiments import flags_common, ptb_rows
 from experiments.configs import default
 
 flags.DEFINE_string('workdir', None, 'Run directory of a training run.',
@@ -54,8 +54,8 @@ def markdown_table(results: dict, title: str) -> str:
   for key, label in ROWS:
     if key in results:
       v = results[key]
-      lines.append(f'| {label} | {v:.2f} |' if isinstance(v, float)
-                   else f'| {label} | {v} |')
+      lines.append(f'| {label} | {ptb_rows.two_decimals(v)} |'
+                   if isinstance(v, float) else f'| {label} | {v} |')
   return '\n'.join(lines) + '\n'
 
 

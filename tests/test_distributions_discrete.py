@@ -419,3 +419,71 @@ def test_vae_with_discrete_latent_is_finite_under_jit(latent, kwargs, z_dim):
   assert np.all(out['rec'] > 0) and np.all(out['kl'] > 1e-4)
   assert np.all(log_q <= 0) and np.all(log_p <= 0)
   np.testing.assert_allclose(out['kl'], out['kl_per_dim'].sum(-1), rtol=1e-5)
+
+
+@pytest.mark.parametrize('latent,kwargs', [
+    ('bernoulli', {}), ('gumbel_st', {'num_classes': 3})])
+def test_learned_prior_starts_uniform_and_the_kl_trains_it(latent, kwargs):
+  ids = jnp.array([[1, 5, 6, 2, 0], [1, 7, 8, 9, 2]])
+  length = jnp.array([3, 4])
+  key = jax.random.key(0)
+  kwargs = dict(kwargs, init_scale=0.5)
+  fixed = build_model(dict(CFG, latent=latent, latent_kwargs=kwargs), 20)
+  learned = build_model(dict(CFG, latent=latent,
+                             latent_kwargs=dict(kwargs, learned_prior=True)), 20)
+  v_fixed = fixed.init({'params': key, 'latent': key}, ids, length)
+  v = learned.init({'params': key, 'latent': key}, ids, length)
+  prior = v['params']['latent']['prior_logits']
+  assert prior.shape == ((3,) if latent == 'bernoulli' else (3, 3))
+  np.testing.assert_array_equal(prior, 0.0)   # the uniform prior at init
+  # the same head otherwise, so the same KL at init
+  out_fixed = fixed.apply(v_fixed, ids, length, rngs={'latent': key})
+  out = learned.apply(v, ids, length, rngs={'latent': key})
+  np.testing.assert_allclose(out['kl'], out_fixed['kl'], rtol=1e-6)
+
+  # d KL(q || p_a) / d a = p_a - q for both families (softmax or sigmoid
+  # prior): summed over the batch at a = 0, sum_b (uniform - q_b)
+  def total_kl(prior_logits):
+    params = dict(v['params'], latent=dict(v['params']['latent'],
+                                           prior_logits=prior_logits))
+    return learned.apply({'params': params}, ids, length,
+                         rngs={'latent': key})['kl'].sum()
+
+  grad = jax.grad(total_kl)(prior)
+  post = learned.apply(v, ids, length, method=type(learned).encode)
+  if latent == 'bernoulli':
+    q = jax.nn.sigmoid(post.logits)
+    expected = np.sum(0.5 - q, axis=0)
+  else:
+    q = jax.nn.softmax(post.logits, axis=-1)
+    expected = np.sum(1 / 3 - q, axis=0)
+  np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6)
+  assert np.abs(grad).max() > 1e-3   # a real gradient, not a zero one
+
+
+def test_learned_prior_samples_follow_its_logits():
+  key = jax.random.key(3)
+  ids = jnp.array([[1, 5, 6, 2, 0]])
+  length = jnp.array([3])
+  n = 20000
+  for latent, kwargs, logits in (
+      ('bernoulli', {}, B_PRIOR),
+      ('gumbel_st', {'num_classes': 3}, C_PRIOR)):
+    d = logits.shape[0]
+    model = build_model(dict(CFG, latent=latent, latent_dim=d,
+                             latent_kwargs=dict(kwargs, learned_prior=True)),
+                        20)
+    v = model.init({'params': key, 'latent': key}, ids, length)
+    params = dict(v['params'], latent=dict(v['params']['latent'],
+                                           prior_logits=jnp.asarray(logits)))
+    z = np.asarray(model.apply({'params': params}, key, n,
+                               method=type(model).prior_sample))
+    if latent == 'bernoulli':
+      p = special.expit(logits)
+    else:
+      p = special.softmax(logits, axis=-1).reshape(-1)   # z is flattened
+    freq = z.mean(axis=0)
+    assert freq.shape == p.shape
+    # every frequency within 4.5 binomial standard errors of its probability
+    np.testing.assert_array_less(np.abs(freq - p),
+                                 4.5 * np.sqrt(p * (1 - p) / n))

@@ -155,19 +155,43 @@ def make_latent(name: str, latent_dim: int, **kwargs) -> nn.Module:
 # Discrete families.
 
 
+def _learned_prior_logits(module: nn.Module, shape: tuple[int, ...],
+                          like: jax.Array) -> jax.Array:
+  """The head's `prior_logits` parameter (zeros at init: the uniform prior),
+  broadcast to the batch shape of `like`, so that every leaf of a posterior
+  has the batch axis (`vae_jax.train.evaluation.encode_split` relies on it).
+
+  It lives in the latent head's parameters, which aggressive training
+  (`vae_jax.train.aggressive`) and encoder pretraining count as the
+  inference network's: there the prior moves with the encoder's updates.
+  """
+  prior = module.param('prior_logits', nn.initializers.zeros, shape)
+  return jnp.broadcast_to(prior.astype(like.dtype), like.shape)
+
+
+def _prior_params(module: nn.Module) -> jax.Array | None:
+  """A bound head's learned prior logits, or None (the fixed uniform prior)."""
+  return module.variables['params']['prior_logits'] if module.learned_prior \
+      else None
+
+
 class BernoulliLatent(nn.Module):
   """Linear map to the logits of D independent Bernoulli codes.
 
   Posterior `BernoulliPosterior`: z in {0, 1}^D, straight-through samples,
-  prior Bernoulli(0.5)^D. Bias-free, like `GaussianLatent`, so q starts at
-  the prior (logits ~ 0).
+  prior Bernoulli(0.5)^D, or with `learned_prior` Bernoulli(sigmoid(a_d))
+  with a learned a [D] (initialised at 0), trained by the KL term. Bias-free,
+  like `GaussianLatent`, so q starts at the prior (logits ~ 0).
   """
   latent_dim: int
   init_scale: float = 0.01
+  learned_prior: bool = False
 
   def prior_sample(self, key: jax.Array, num: int) -> jax.Array:
-    """z ~ Bernoulli(0.5)^D: <float>[num, D] of zeros and ones."""
-    return jax.random.bernoulli(key, 0.5, (num, self.latent_dim)).astype(
+    """z ~ p(z): <float>[num, D] of zeros and ones."""
+    prior = _prior_params(self)
+    p = 0.5 if prior is None else jax.nn.sigmoid(prior)
+    return jax.random.bernoulli(key, p, (num, self.latent_dim)).astype(
         jnp.float32)
 
   @nn.compact
@@ -175,14 +199,19 @@ class BernoulliLatent(nn.Module):
     """<float>[B, H] -> posterior with batch [B], event [D]."""
     logits = nn.Dense(self.latent_dim, use_bias=False,
                       kernel_init=symmetric_uniform(self.init_scale))(features)
-    return BernoulliPosterior(logits=logits)
+    prior = (_learned_prior_logits(self, (self.latent_dim,), logits)
+             if self.learned_prior else None)
+    return BernoulliPosterior(logits=logits, prior_logits=prior)
 
 
 class CategoricalLatent(nn.Module):
   """Linear map to the logits of D categorical variables with K classes.
 
-  Posterior `GumbelSoftmaxPosterior` with a uniform prior. Its samples, and
-  so the decoder's z, have D * K features (flattened one-hot codes), not D.
+  Posterior `GumbelSoftmaxPosterior` with a uniform prior, or with
+  `learned_prior` Categorical(softmax(a_d)) for each variable d, with learned
+  logits a [D, K] (initialised at 0), trained by the KL term. Its samples,
+  and so the decoder's z, have D * K features (flattened one-hot codes), not
+  D.
 
   Attributes:
     latent_dim: D, the number of categorical variables.
@@ -195,6 +224,7 @@ class CategoricalLatent(nn.Module):
     st_gradient: with `hard`, 'gumbel_softmax' (Jang et al.) or 'probs'
       (Bengio et al.'s straight-through to softmax(logits)).
     init_scale: U(-s, s) init of the bias-free linear map.
+    learned_prior: learn the prior's logits instead of a uniform prior.
   """
   latent_dim: int
   num_classes: int = 10
@@ -202,11 +232,16 @@ class CategoricalLatent(nn.Module):
   hard: bool = False
   st_gradient: str = 'gumbel_softmax'
   init_scale: float = 0.01
+  learned_prior: bool = False
 
   def prior_sample(self, key: jax.Array, num: int) -> jax.Array:
-    """Uniform one-hot codes, flattened: <float>[num, D * K]."""
-    codes = jax.random.randint(key, (num, self.latent_dim), 0,
-                               self.num_classes)
+    """One-hot codes z ~ p(z), flattened: <float>[num, D * K]."""
+    prior = _prior_params(self)
+    if prior is None:
+      codes = jax.random.randint(key, (num, self.latent_dim), 0,
+                                 self.num_classes)
+    else:
+      codes = jax.random.categorical(key, prior, shape=(num, self.latent_dim))
     return jax.nn.one_hot(codes, self.num_classes).reshape(num, -1)
 
   @nn.compact
@@ -231,8 +266,11 @@ class CategoricalLatent(nn.Module):
     tau = jnp.asarray(self.temperature if temperature is None else temperature,
                       logits.dtype)
     self.sow('intermediates', 'temperature', tau)
+    prior = (_learned_prior_logits(
+        self, (self.latent_dim, self.num_classes), logits)
+             if self.learned_prior else None)
     return GumbelSoftmaxPosterior(
-        logits=logits, temperature=tau,
+        logits=logits, temperature=tau, prior_logits=prior,
         hard=self.hard, st_gradient=self.st_gradient)
 
 
