@@ -8,8 +8,9 @@ whole (fixed-length) run; our runs end on validation plateaus, so the
 cycles cover the first 40 epochs (10 epochs a cycle, 5 rising), after
 which the weight stays 1. The per-cycle learning-rate restart of their code
 (`--config.train.lr_cycle=True`: a half cosine from the plateau rule's rate
-within each cycle) is not used in this row. Published (Li et al. 2019 as quoted in Li et al. 2020, table 8):
--ELBO 102.81, PPL 108.81, KL 1.37, MI 1.27, AU 5.
+within each cycle) is not used in this row. Published (Li et al. 2019 as
+quoted in Li et al. 2020, table 8): -ELBO 102.81, PPL 108.81, KL 1.37, MI
+1.27, AU 5.
 
   python -m experiments.train --config=experiments/configs/ptb_vae_cyclical.py \
       --data_dir=../shared/data/ptb --workdir=runs/ptb_vae_cyclical

@@ -171,8 +171,9 @@ def _learned_prior_logits(module: nn.Module, shape: tuple[int, ...],
 
 def _prior_params(module: nn.Module) -> jax.Array | None:
   """A bound head's learned prior logits, or None (the fixed uniform prior)."""
-  return module.variables['params']['prior_logits'] if module.learned_prior \
-      else None
+  if not module.learned_prior:
+    return None
+  return module.variables['params']['prior_logits']
 
 
 class BernoulliLatent(nn.Module):
