@@ -5,8 +5,9 @@
                -ELBO, reconstruction and KL for a VAE)
   latent.png   KL, mutual information and active units over training (VAE)
   steps.png    the training loss at every logged step, with the KL weight
-Epochs where the learning rate changed (plateau halvings) are marked by
-dotted vertical lines in the per-epoch figures.
+Epochs where the learning rate changed (plateau halvings, or every epoch
+with `train.lr_cycle`) are marked by dotted vertical lines in the per-epoch
+figures.
 
 `plot_runs(runs, path)` draws several runs in one figure (validation loss,
 KL, MI and AU per epoch, a line per run), e.g. the rows of the PTB table.
@@ -56,7 +57,7 @@ def _decorate(ax, lr_changes: Sequence[float], label: str, *,
   ax.grid(alpha=0.3)
   for i, e in enumerate(lr_changes):
     ax.axvline(e, color='0.5', ls=':', lw=1,
-               label='learning rate halved' if i == 0 else None)
+               label='learning rate changed' if i == 0 else None)
   if legend and ax.get_legend_handles_labels()[0]:
     ax.legend(fontsize=8)
 
