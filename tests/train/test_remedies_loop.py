@@ -300,6 +300,27 @@ def test_lr_cycle_run_resumes_bit_identically(cycle_run, tmp_path, monkeypatch):
                     latest(cycle_run, cycle_config())[0])
 
 
+def test_a_plateau_halving_scales_the_cycle(tmp_path, monkeypatch, capsys):
+  """A halving after epoch 1 (forced) halves what the cycle factor scales:
+  epochs 2 and 3 start at 0.5 * 0.75 and 0.5 * 0.25."""
+  real_update = loop.Plateau.update
+
+  def halve_after_first_epoch(self, state, epoch, value):
+    s, actions = real_update(self, state, epoch, value)
+    if epoch == 0:
+      s = dict(s, num_decays=s['num_decays'] + 1)
+      actions = dict(actions, decay=True)
+    return s, actions
+
+  monkeypatch.setattr(loop.Plateau, 'update', halve_after_first_epoch)
+  loop.train_and_evaluate(cycle_config(), str(tmp_path))
+  assert ('validation plateau: learning rate before the cycle factor -> 0.5 '
+          '(decay 1/5)') in capsys.readouterr().out
+  lrs = sorted({r['lr'] for r in read_metrics(str(tmp_path / 'metrics.jsonl'))
+                if r['split'] == 'train'}, reverse=True)
+  np.testing.assert_allclose(lrs, [1.0, 0.375, 0.125], rtol=1e-6)
+
+
 def test_lr_cycle_needs_a_cyclical_kl_schedule():
   assert loop.lr_cycle_from_config(tiny_config(), 4) is None
   with pytest.raises(ValueError, match="kl_schedule name='cyclical'"):

@@ -207,6 +207,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
 
   p_train_step = make_train_step(config, model, tx, steps_per_epoch)
   lr_factor = lr_cycle_from_config(config, steps_per_epoch)
+
+  def plateau_rate(num_decays):  # what lr_factor scales, from the config
+    return t.learning_rate * t.lr_decay ** num_decays
   # Data-parallel runs evaluate over the same devices (same numbers).
   evaluator = None
   if t.parallel != 'none':
@@ -233,9 +236,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                  if meta['epoch_sums'] else None)
     t_epoch = time.time()
     if lr_factor is not None:  # from (epoch, decays): the same on resume
-      base = t.learning_rate * t.lr_decay ** meta['plateau']['num_decays']
       state = set_learning_rate(
-          state, base * float(lr_factor(epoch * steps_per_epoch)))
+          state, plateau_rate(meta['plateau']['num_decays'])
+          * float(lr_factor(epoch * steps_per_epoch)))
     lr = get_learning_rate(state)  # changes only between epochs
     # Within the epoch `state` is placed on the devices (replicated); outside
     # it, it is the one-device state checkpoints hold.
@@ -311,7 +314,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         state, _ = best.restore(state)
         state = state.replace(step=jnp.asarray(step, jnp.int32))
       state = set_learning_rate(state, lr)
-      log(f'validation plateau: learning rate -> {lr:g} '
+      what = f'learning rate -> {lr:g}'
+      if lr_factor is not None:  # each epoch scales it anew
+        what = (f'learning rate before the cycle factor -> '
+                f'{plateau_rate(pstate["num_decays"]):g}')
+      log(f'validation plateau: {what} '
           f'(decay {pstate["num_decays"]}/{t.max_decays})')
     if actions['stop']:
       log(f'stopping after {pstate["num_decays"]} learning-rate decays')
