@@ -35,7 +35,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.dec_hidden = 256
   c.model.latent = 'gaussian'   # latent family, see vae_jax.models.latents
   c.model.latent_dim = 32
-  c.model.latent_kwargs = ml_collections.ConfigDict()  # family-specific options
+  # Options of the latent head (vae_jax.models.latents), by family:
+  # gaussian: bn_gamma, bn_eps (BN-VAE); vmf: kappa, learn_kappa; bernoulli:
+  # learned_prior; gumbel, gumbel_st, categorical_st: num_classes,
+  # temperature, learned_prior; all: init_scale. Set in a config file.
+  c.model.latent_kwargs = ml_collections.ConfigDict()
   c.model.dec_dropout_in = 0.5  # dropout on decoder input embeddings
   c.model.dec_dropout_out = 0.5 # dropout on decoder outputs
   c.model.word_dropout = 0.0    # Bowman word dropout (1.0: inputless decoder)
