@@ -39,7 +39,7 @@ from absl import app, flags
 
 from experiments import ptb_rows
 from vae_jax import plotting
-from vae_jax.train.logging_utils import read_metrics
+from vae_jax.train.logging_utils import read_metrics, training_seconds
 
 flags.DEFINE_string('runs_dir', 'runs', 'Directory holding one workdir a row.')
 flags.DEFINE_enum('split', 'test', ['valid', 'test'], 'Evaluated split.')
@@ -138,36 +138,12 @@ def build_table(runs_dir: str, split: str = 'test') -> str:
   return '\n'.join(lines) + '\n'
 
 
-def _training_seconds(records) -> list[float]:
-  """Seconds of training up to each record, breaks between sessions left out.
-
-  A process logs its first training record without a rate (`Progress`
-  measures from there), so such a record marks a (re)start: the time since
-  the record before it holds the break, the restore and the compiles, and
-  is replaced by its steps at the rate of the next record that has one.
-  Every other gap between consecutive records counts as it is.
-  """
-  out, total = [], 0.0
-  for k, r in enumerate(records):
-    if k:
-      prev = records[k - 1]
-      if r.get('split') == 'train' and 'steps_per_sec' not in r:
-        rate = next((q['steps_per_sec'] for q in records[k + 1:]
-                     if q.get('steps_per_sec')), None)
-        if rate:
-          total += max(r['step'] - prev['step'], 0) / rate
-      else:
-        total += max(r['time'] - prev['time'], 0.0)
-    out.append(total)
-  return out
-
-
 def epoch_table(workdir: str, epochs=None) -> str:
   """A run's validation figures per epoch (metrics.jsonl) as markdown.
 
   Columns: -ELBO, reconstruction, KL, MI and AU for a VAE (NLL and PPL for
   the LM), the learning rate of the epoch's last training record, and the
-  hours trained by the end of the epoch (`_training_seconds`).
+  hours trained by the end of the epoch (`training_seconds`).
   """
   records = read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   valid = [r for r in records if r.get('split') == 'valid']
@@ -180,7 +156,7 @@ def epoch_table(workdir: str, epochs=None) -> str:
            + ' | lr | hours |', '| --- ' * (len(columns) + 3) + '|']
   wanted = {int(e) for e in epochs} if epochs else None
   lr = None
-  for r, seconds in zip(records, _training_seconds(records)):
+  for r, seconds in zip(records, training_seconds(records)):
     if r.get('split') == 'train':
       lr = r.get('lr', lr)
     if r.get('split') != 'valid' or (wanted and r['epoch'] not in wanted):

@@ -14,7 +14,8 @@ prints the table.
 
 Every row of the table takes hours on a CPU (BUILD_NOTES.md, "PTB runs"):
 order `--rows` by what you need first, or cap them with `--max_epochs`.
-`--status` prints where each row stands without running anything.
+`--status` prints where each row stands (with an ETA for a training row
+from the pace of its last epochs) without running anything.
 """
 
 import importlib
@@ -26,7 +27,8 @@ import sys
 from absl import app, flags
 
 from experiments import ptb_rows
-from vae_jax.train.logging_utils import read_metrics
+from vae_jax.train.logging_utils import (format_duration, read_metrics,
+                                         training_seconds)
 
 ALL_ROWS = [name for name, _, _ in ptb_rows.ROWS]
 
@@ -121,12 +123,14 @@ def row_status(row: str, runs_dir: str) -> str:
 def _training_status(workdir: str) -> str:
   """'training, N of at most M epochs (step S), last valid loss ...'."""
   metrics = os.path.join(workdir, 'metrics.jsonl')
-  valid, last_step, lr = [], 0, None
-  for rec in read_metrics(metrics):
+  valid, last_step, lr, ends = [], 0, None, [0.0]
+  records = read_metrics(metrics)
+  for rec, seconds in zip(records, training_seconds(records)):
     last_step = max(last_step, int(rec.get('step', 0)))
     lr = rec.get('lr', lr)
     if rec.get('split') == 'valid':
       valid.append(rec)
+      ends.append(seconds)  # hours trained when each epoch ended
   if not valid:
     return f'training, step {last_step}, no epoch finished yet'
   last = valid[-1]
@@ -156,6 +160,13 @@ def _training_status(workdir: str) -> str:
       parts.append(f'{key.upper()} {ptb_rows.two_decimals(last[key])}'
                    if key != 'au'
                    else f'AU {int(last[key])}')
+  # the pace of the last (up to) 3 epochs, for the epochs the cap leaves
+  recent = [b - a for a, b in zip(ends, ends[1:])][-3:]
+  left = train.get('max_epochs', 0) - last['epoch']
+  if left > 0 and recent and min(recent) > 0:
+    pace = sum(recent) / len(recent)
+    parts.append(f'ETA <= {format_duration(left * pace)} at '
+                 f'{pace / 60:.1f} min an epoch, then its evaluation')
   return ', '.join(parts)
 
 

@@ -77,12 +77,19 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   (runs / 'ptb_lm' / 'eval_test.json').write_text(
       json.dumps({'nll': 99.891, 'ppl': 95.364}))
   os.makedirs(runs / 'ptb_vae')
-  recs = [{'split': 'train', 'step': 100, 'lr': 1.0, 'loss': 120.0},
+  # epoch 1 in 180 s; epoch 2 in 360 s, a break of an hour left out (the
+  # restart's first record has no rate: its 100 steps since the last record
+  # count at the next record's 10 a second)
+  recs = [{'split': 'train', 'step': 100, 'lr': 1.0, 'loss': 120.0,
+           'time': 0.0},
           {'split': 'valid', 'step': 1317, 'epoch': 1, 'loss': 110.5,
-           'kl': 0.49, 'mi': 0.3, 'au': 2.0},
-          {'split': 'train', 'step': 2000, 'lr': 0.5, 'loss': 104.0},
+           'kl': 0.49, 'mi': 0.3, 'au': 2.0, 'time': 180.0},
+          {'split': 'train', 'step': 1417, 'lr': 0.5, 'loss': 104.0,
+           'time': 3780.0},
+          {'split': 'train', 'step': 2417, 'lr': 0.5, 'loss': 104.0,
+           'time': 3880.0, 'steps_per_sec': 10.0},
           {'split': 'valid', 'step': 2634, 'epoch': 2, 'loss': 111.25,
-           'kl': 0.04, 'mi': 0.01, 'au': 0.0}]
+           'kl': 0.04, 'mi': 0.01, 'au': 0.0, 'time': 4130.0}]
   with open(runs / 'ptb_vae' / 'metrics.jsonl', 'w') as f:
     f.write(''.join(json.dumps(r) + '\n' for r in recs) + '{"split": "tr')
   (runs / 'ptb_vae' / 'config.json').write_text(
@@ -103,7 +110,8 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   assert proc.stdout.splitlines() == [
       'ptb_lm: evaluated: NLL 99.89, PPL 95.36',
       'ptb_vae: training, 2 of at most 100 epochs (step 2634), last valid '
-      'loss 111.25, best 110.50 (epoch 1), lr 0.5, KL 0.04, MI 0.01, AU 0',
+      'loss 111.25, best 110.50 (epoch 1), lr 0.5, KL 0.04, MI 0.01, AU 0, '
+      'ETA <= 7h21m00s at 4.5 min an epoch, then its evaluation',
       'ptb_vae_pretrain_fb: pretraining the encoder: 2 of at most 50 epochs '
       '(step 2634), last valid reconstruction 105.50, best 105.50 (epoch 2)',
       'ptb_vae_vmf: not started']

@@ -68,6 +68,32 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
   return records
 
 
+def training_seconds(records: list[dict[str, Any]]) -> list[float]:
+  """Seconds of training up to each record, breaks between sessions left out.
+
+  A process logs its first training record without a rate (`Progress`
+  measures from there), so such a record marks a (re)start: the time since
+  the record before it holds the break, the restore and the compiles, and
+  is replaced by its steps at the rate of the next record that has one.
+  Every other gap between consecutive records counts as it is; records
+  without a time (hand-made ones) add nothing.
+  """
+  out, total = [], 0.0
+  for k, r in enumerate(records):
+    prev = records[k - 1] if k else None
+    if prev is None or 'time' not in r or 'time' not in prev:
+      pass
+    elif r.get('split') == 'train' and 'steps_per_sec' not in r:
+      rate = next((q['steps_per_sec'] for q in records[k + 1:]
+                   if q.get('steps_per_sec')), None)
+      if rate:
+        total += max(r['step'] - prev['step'], 0) / rate
+    else:
+      total += max(r['time'] - prev['time'], 0.0)
+    out.append(total)
+  return out
+
+
 def format_duration(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   h, rem = divmod(seconds, 3600)
