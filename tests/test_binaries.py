@@ -40,6 +40,10 @@ def test_train_binary_writes_outputs_and_says_where(trained):
 
 def test_evaluate_and_generate_binaries(trained):
   workdir, _ = trained
+  # what an interrupted evaluation of another K left: not used, then removed
+  partial = os.path.join(workdir, 'eval_test.iw_partial.json')
+  with open(partial, 'w') as f:
+    json.dump({'key': {'iw_samples': 500}, 'batches': {'0': [1.0]}}, f)
   proc = run('experiments.evaluate', f'--workdir={workdir}', '--iw_samples=4',
              '--iw_batch_size=6', '--iw_buckets=1')
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -49,6 +53,9 @@ def test_evaluate_and_generate_binaries(trained):
   assert res['iw_batch_size'] == 6 and len(res['iw_buckets']) == 1
   assert 'IW-NLL K=4: 3 batches of 6 sentences in 1 length bucket (' in proc.stdout
   assert 'IW-NLL K=4: batch 3/3, 100 % of the tokens, ETA' in proc.stdout
+  assert ('eval_test.iw_partial.json not used (written for another '
+          'evaluation); starting over') in proc.stdout
+  assert res['iw_batches_resumed'] == 0 and not os.path.exists(partial)
   # the IW bound with K samples is at least as tight as the 1-sample ELBO,
   # up to Monte Carlo noise of a tiny test set
   assert res['iw_nll'] <= res['neg_elbo'] + 1.0

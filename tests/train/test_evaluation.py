@@ -8,7 +8,7 @@ import pytest
 from experiments.configs import default
 from vae_jax.data import BucketedBatcher
 from vae_jax.models import build_model
-from vae_jax.train import evaluation
+from vae_jax.train import evaluation, iw_resume
 
 
 @pytest.mark.parametrize('args, memory_mb, want', [
@@ -100,3 +100,44 @@ def test_iw_nll_split_per_sentence_values_follow_the_sentences():
   assert ra['num_tokens'] == rb['num_tokens'] == sum(len(s) for s in seqs)
   assert va.std() > 20
   np.testing.assert_allclose(va, vb, atol=0.05)
+
+
+def test_an_interrupted_iw_evaluation_goes_on_exactly(tmp_path):
+  model, params, _, batcher = _tiny_vae_and_sentences()
+  batches = batcher.epoch(0, 0, shuffle=False)
+  key = {'step': 7, 'iw_samples': 12,
+         'batches': iw_resume.batches_fingerprint(batches)}
+  run = lambda **kw: evaluation.iw_nll_split(
+      params, model, batcher, jax.random.key(3), num_samples=12,
+      chunk_size=12, **kw)
+  full = run()
+  # stopped after 2 of the batches: their values are in the file
+  partial = iw_resume.PartialIW(str(tmp_path / 'p.json'), key)
+
+  def save_then_stop(i, values):
+    partial.save(i, values)
+    if len(partial.done) == 2:
+      raise KeyboardInterrupt('simulated stop')
+
+  with pytest.raises(KeyboardInterrupt):
+    run(on_batch=save_then_stop)
+  again = iw_resume.PartialIW(str(tmp_path / 'p.json'), key)
+  completed = again.load()
+  assert sorted(completed) == [0, 1] and again.ignored is None
+  computed = []
+  resumed = run(completed=completed,
+                on_batch=lambda i, v: computed.append(i))
+  assert computed == list(range(2, len(batches)))   # the rest only
+  assert resumed['per_sentence'] == full['per_sentence']   # exactly
+  assert resumed['iw_nll'] == full['iw_nll']
+  # another evaluation (other K) does not take these values
+  other = iw_resume.PartialIW(str(tmp_path / 'p.json'),
+                              dict(key, iw_samples=500))
+  assert other.load() == {} and other.ignored == 'written for another evaluation'
+  # nor another batching of the sentences
+  assert iw_resume.batches_fingerprint(
+      evaluation.iw_batcher(_tiny_vae_and_sentences()[2], batch_size=3,
+                            num_buckets=2).epoch(0, 0, shuffle=False)
+  ) != key['batches']
+  again.remove()
+  assert not (tmp_path / 'p.json').exists()

@@ -180,7 +180,8 @@ def iw_batcher(sequences, *, batch_size: int, num_buckets: int, pad_id: int = 0,
 
 def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
                  num_samples: int, chunk_size: int, memory_mb: float = 0.0,
-                 progress=None, evaluator=None) -> dict[str, Any]:
+                 progress=None, evaluator=None, completed=None,
+                 on_batch=None) -> dict[str, Any]:
   """Importance-weighted NLL (Burda et al. 2016) over a split.
 
   Each batch shape gets its own number of samples per decoder pass
@@ -196,7 +197,14 @@ def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
   after each batch; `fraction` is the share of the split's tokens scored so
   far, the measure of the work done (the batches run from the shortest
   bucket to the longest, so their count is not).
+
+  An interrupted evaluation goes on where it stopped (`vae_jax.train.
+  iw_resume`): `completed` maps batch indices to the values of their real
+  rows from before, which are used as they are, and `on_batch(i, values)`
+  is called after each batch computed here. Each batch draws its samples
+  from `fold_in(key, i)`, so the result is the uninterrupted one, exactly.
   """
+  completed = completed or {}
   total, tokens, n = 0.0, 0.0, 0
   per_sentence = {}
   batches = batcher.epoch(0, 0, shuffle=False)
@@ -211,16 +219,22 @@ def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
     chunk = chunks.setdefault((b, l), iw_chunk_size(
         num_samples, chunk_size, b, l - 1, model.decoder.hidden_size,
         memory_mb=memory_mb))
-    nll = np.asarray(iw_batch(placed, batch['ids'], batch['length'],
-                              jax.random.fold_in(key, i),
-                              num_samples=num_samples, chunk_size=chunk))
     real = np.asarray(batch['length']) > 0
-    total += float(nll[real].sum())
+    if i in completed:  # float32 values kept exactly: the same sums
+      values = np.asarray(completed[i], np.float32)
+    else:
+      nll = np.asarray(iw_batch(placed, batch['ids'], batch['length'],
+                                jax.random.fold_in(key, i),
+                                num_samples=num_samples, chunk_size=chunk))
+      values = nll[real]
+      if on_batch is not None:
+        on_batch(i, [float(v) for v in values])
+    total += float(values.sum())
     tokens += float(np.asarray(batch['length'])[real].sum())
     n += int(real.sum())
-    for idx, v in zip(np.asarray(batch['index'])[real], nll[real]):
+    for idx, v in zip(np.asarray(batch['index'])[real], values):
       per_sentence[int(idx)] = float(v)
-    if progress is not None:
+    if progress is not None and i not in completed:
       progress(i + 1, len(batches), tokens / max(total_tokens, 1))
   return {'iw_nll': total / max(n, 1), 'iw_ppl': math.exp(total / max(tokens, 1)),
           'num_sentences': n, 'num_tokens': tokens,
