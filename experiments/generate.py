@@ -7,11 +7,12 @@ r"""Samples, reconstructions and interpolations from a trained run.
       --interpolate="sentence one|sentence two" --steps=5
   python -m experiments.generate --workdir=runs/ptb_vae --ban_unk
 
-Prior samples (z ~ N(0, I)) for a VAE, or samples from the LM; with
---sentences, reconstructions from the posterior mean (and a posterior
-sample); with --interpolate, greedy decodings along the line between the two
-posterior means. Greedy decoding unless --sample; --ban_unk keeps <unk> out
-of the output.
+Prior samples (z ~ p(z)) for a VAE, or samples from the LM; with
+--sentences, reconstructions from the posterior's mode (the mean of a
+Gaussian posterior, the mean direction of a vMF, the most probable code of a
+discrete one) and from a posterior sample; with --interpolate, greedy
+decodings along the line between the two posterior modes. Greedy decoding
+unless --sample; --ban_unk keeps <unk> out of the output.
 """
 
 import sys
@@ -75,18 +76,18 @@ def main(argv):
   if FLAGS.sentences and is_vae:
     sents = [s.strip() for s in FLAGS.sentences.split('|') if s.strip()]
     batch = as_batch(sents)
-    means = generation.reconstructions(params, model, vocab, batch, key,
+    modes = generation.reconstructions(params, model, vocab, batch, key,
                                        max_length=FLAGS.max_length,
-                                       greedy=greedy, use_mean=True,
+                                       greedy=greedy, use_mode=True,
                                        ban_unk=FLAGS.ban_unk)
     samples = generation.reconstructions(params, model, vocab, batch,
                                          jax.random.fold_in(key, 1),
                                          max_length=FLAGS.max_length,
-                                         greedy=greedy, use_mean=False,
+                                         greedy=greedy, use_mode=False,
                                          ban_unk=FLAGS.ban_unk)
     print('\n== reconstructions ==')
-    for s, m, z in zip(sents, means, samples):
-      print(f'x        : {s}\nmean z   : {m}\nz ~ q    : {z}\n')
+    for s, m, z in zip(sents, modes, samples):
+      print(f'x        : {s}\nmode z   : {m}\nz ~ q    : {z}\n')
   if FLAGS.interpolate and is_vae:
     ends = [s.strip() for s in FLAGS.interpolate.split('|')]
     if len(ends) != 2:
@@ -95,14 +96,14 @@ def main(argv):
     batch = as_batch(ends)
     post = model.apply({'params': params}, batch['ids'], batch['length'],
                        method=SentenceVAE.encode)
-    mu = post.mean()
+    mode = post.mode()
     t = jnp.linspace(0.0, 1.0, FLAGS.steps)[:, None]
-    z = (1 - t) * mu[0] + t * mu[1]
+    z = (1 - t) * mode[0] + t * mode[1]
     ids = decode(params, model, z, key, batch=FLAGS.steps,
                  max_length=FLAGS.max_length, bos_id=vocab.bos_id,
                  eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=True,
                  banned_ids=generation.banned_ids(vocab, FLAGS.ban_unk))
-    print('\n== interpolation between posterior means ==')
+    print('\n== interpolation between posterior modes ==')
     for ti, s in zip(np.asarray(t[:, 0]), generation.ids_to_text(vocab, ids)):
       print(f'{ti:.2f}  {s}')
 

@@ -134,6 +134,21 @@ def test_entropy_and_log_prob_match_enumeration():
     np.testing.assert_allclose(kl, post.kl(), rtol=1e-5)
 
 
+def test_mode_is_the_most_probable_code_by_enumeration():
+  bpost = bernoulli.BernoulliPosterior(logits=jnp.asarray(B_LOGITS))
+  cpost = categorical.GumbelSoftmaxPosterior(logits=jnp.asarray(C_LOGITS),
+                                             temperature=jnp.float32(1.0))
+  for b in range(2):
+    codes, probs = _np_bernoulli_code_probs(B_LOGITS[b])
+    np.testing.assert_array_equal(bpost.mode()[b], codes[np.argmax(probs)])
+    codes, probs = _np_categorical_code_probs(C_LOGITS[b])
+    best = np.eye(3)[codes[np.argmax(probs)]].reshape(-1)  # one-hot, flat
+    np.testing.assert_array_equal(cpost.mode()[b], best)
+  # a code the decoder was trained on, unlike the mean (probabilities)
+  assert set(np.unique(bpost.mode())) <= {0.0, 1.0}
+  np.testing.assert_array_equal(cpost.mode().reshape(2, 2, 3).sum(-1), 1.0)
+
+
 def test_enumerate_codes_layout_and_size_guard():
   codes = enumeration.enumerate_codes(2, 3)
   assert codes.shape == (9, 2) and codes.dtype == jnp.int32

@@ -180,6 +180,7 @@ def test_posterior_methods_agree_with_functions():
                              rtol=1e-6)
   assert post.kl().shape == (2,) and post.entropy().shape == (2,)
   np.testing.assert_array_equal(post.mean(), loc)
+  np.testing.assert_array_equal(post.mode(), loc)
   # A posterior is a pytree: it crosses jit boundaries.
   np.testing.assert_allclose(jax.jit(lambda p: p.kl())(post), post.kl(),
                              rtol=1e-6)

@@ -368,6 +368,9 @@ def test_posterior_methods_shapes_and_broadcasting():
   a_3 = 1 / np.tanh(k) - 1 / k  # A_3(kappa) = coth(kappa) - 1/kappa
   np.testing.assert_allclose(post.mean(), a_3[:, None] * np.asarray(mu),
                              rtol=1e-5)
+  # the mode is the mean direction, on the sphere, where q is largest
+  np.testing.assert_array_equal(post.mode(), mu)
+  assert np.all(post.log_prob(post.mode()) >= cross.max(axis=0))
   # A scalar kappa broadcasts; the posterior crosses jit boundaries.
   scalar = vmf.VMFPosterior(mu=mu, kappa=jnp.float32(KAPPAS[1]))
   assert scalar.kl().shape == (6,)

@@ -122,7 +122,7 @@ def test_samples_file_reconstructions_keep_unk_out_of_greedy_lines(tmp_path):
     path = tmp_path / f'samples_{ban}.txt'
     write_samples(str(path), model, params, inputs, config, seed=0)
     lines[ban] = path.read_text().splitlines()
-  for prefix in ('mean, greedy:', 'z~q, greedy :'):
+  for prefix in ('mode, greedy:', 'z~q, greedy :'):
     with_ban = [l for l in lines[True] if l.startswith(prefix)]
     without = [l for l in lines[False] if l.startswith(prefix)]
     assert len(with_ban) == len(without) == 8

@@ -32,12 +32,14 @@ def prior_samples(params, model, vocab, key, *, num: int, max_length: int,
 
 
 def reconstructions(params, model, vocab, batch, key, *, max_length: int,
-                    greedy: bool, use_mean: bool, ban_unk: bool = False):
-  """Decodes z = E[q(z|x)] (use_mean) or z ~ q(z|x) for a batch of sentences."""
+                    greedy: bool, use_mode: bool, ban_unk: bool = False):
+  """Decodes the posterior's mode (use_mode: the mean of a Gaussian, the
+  mean direction of a vMF, the most probable discrete code) or z ~ q(z|x)
+  for a batch of sentences."""
   post = model.apply({'params': params}, batch['ids'], batch['length'],
                      method=SentenceVAE.encode)
   k_z, k_dec = jax.random.split(key)
-  z = post.mean() if use_mean else post.sample(k_z, 1)[0]
+  z = post.mode() if use_mode else post.sample(k_z, 1)[0]
   ids = decode(params, model, z, k_dec, batch=z.shape[0],
                max_length=max_length, bos_id=vocab.bos_id,
                eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=greedy,
@@ -47,7 +49,8 @@ def reconstructions(params, model, vocab, batch, key, *, max_length: int,
 
 def write_samples(path: str, model, params, inputs, config, *, seed: int) -> None:
   """Writes prior samples (greedy and sampled) and, for a VAE,
-  reconstructions of test sentences from the posterior mean and a sample.
+  reconstructions of test sentences from the posterior's mode (the mean of
+  a Gaussian) and from a sample.
 
   With `eval.ban_unk` (default) greedy decodings never emit <unk>: a PTB
   model's argmax path otherwise repeats it to the length limit. Sampled
@@ -75,21 +78,21 @@ def write_samples(path: str, model, params, inputs, config, *, seed: int) -> Non
     rows = np.nonzero(real)[0][:n]
     small = {k: np.asarray(v)[rows] for k, v in batch.items()}
     originals = ids_to_text(vocab, small['ids'][:, 1:])
-    mean_greedy = reconstructions(params, model, vocab, small, key,
+    mode_greedy = reconstructions(params, model, vocab, small, key,
                                   max_length=max_len, greedy=True,
-                                  use_mean=True, ban_unk=ban)
+                                  use_mode=True, ban_unk=ban)
     sample_greedy = reconstructions(params, model, vocab, small,
                                     jax.random.fold_in(key, 3),
                                     max_length=max_len, greedy=True,
-                                    use_mean=False, ban_unk=ban)
-    mean_sampled = reconstructions(params, model, vocab, small,
+                                    use_mode=False, ban_unk=ban)
+    mode_sampled = reconstructions(params, model, vocab, small,
                                    jax.random.fold_in(key, 4),
                                    max_length=max_len, greedy=False,
-                                   use_mean=True)
+                                   use_mode=True)
     lines.append('== reconstructions of test sentences' +
                  (' (greedy: <unk> excluded) ==' if ban else ' =='))
-    for o, a, b, c in zip(originals, mean_greedy, sample_greedy, mean_sampled):
-      lines += [f'x           : {o}', f'mean, greedy: {a}',
-                f'z~q, greedy : {b}', f'mean, sample: {c}', '']
+    for o, a, b, c in zip(originals, mode_greedy, sample_greedy, mode_sampled):
+      lines += [f'x           : {o}', f'mode, greedy: {a}',
+                f'z~q, greedy : {b}', f'mode, sample: {c}', '']
   with open(path, 'w') as f:
     f.write('\n'.join(lines) + '\n')

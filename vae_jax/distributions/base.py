@@ -39,7 +39,15 @@ class Posterior(Protocol):
     """Entropy of q(z | x) per example, <float>[B]."""
 
   def mean(self) -> jax.Array:
-    """The posterior mean (or mode for discrete codes), <float>[B, D]."""
+    """E_q[z], <float>[B, D] (for discrete codes: their probabilities).
+
+    Active units and the latent maps use it."""
+
+  def mode(self) -> jax.Array:
+    """The most probable z, a point the decoder was trained on, <float>[B, D]:
+    the mean for a Gaussian, the mean direction for a vMF (whose mean lies
+    inside the ball), the most probable code for discrete latents.
+    Reconstructions and interpolations decode it."""
 
 
 def exact_density(posterior):

@@ -119,3 +119,7 @@ class BernoulliPosterior:
   def mean(self) -> jax.Array:
     """The probabilities q(z_d = 1 | x), <float>[B, D]."""
     return jax.nn.sigmoid(self.logits)
+
+  def mode(self) -> jax.Array:
+    """The most probable code, 1 where q(z_d = 1 | x) > 1/2: <float>[B, D]."""
+    return (self.logits > 0).astype(self.logits.dtype)

@@ -243,3 +243,9 @@ class GumbelSoftmaxPosterior:
   def mean(self) -> jax.Array:
     """The probabilities softmax(logits), flattened: <float>[B, D * K]."""
     return self._flatten(jax.nn.softmax(self.logits, axis=-1))
+
+  def mode(self) -> jax.Array:
+    """The most probable code, one-hot and flattened: <float>[B, D * K]."""
+    return self._flatten(jax.nn.one_hot(jnp.argmax(self.logits, axis=-1),
+                                        self.logits.shape[-1],
+                                        dtype=self.logits.dtype))

@@ -100,3 +100,6 @@ class DiagGaussianPosterior:
 
   def mean(self) -> jax.Array:
     return self.loc
+
+  def mode(self) -> jax.Array:
+    return self.loc

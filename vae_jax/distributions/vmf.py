@@ -646,3 +646,7 @@ class VMFPosterior:
     unchanged by the factor only when kappa is the same for every example.
     """
     return vmf_mean_resultant(self._kappa(), self.dim)[..., None] * self.mu
+
+  def mode(self) -> jax.Array:
+    """The mean direction mu, on the sphere: <float>[B, D]."""
+    return self.mu

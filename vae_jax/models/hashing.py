@@ -135,6 +135,10 @@ class MixturePriorBernoulliPosterior:
   def mean(self) -> jax.Array:
     return jax.nn.sigmoid(self.logits)
 
+  def mode(self) -> jax.Array:
+    """The hash code: 1 where q(z_d = 1 | x) > 1/2."""
+    return (self.logits > 0).astype(self.logits.dtype)
+
   def entropy(self) -> jax.Array:
     return bernoulli_entropy(self.logits)
 
@@ -144,7 +148,7 @@ class MixturePriorBernoulliPosterior:
 
   def hash_code(self) -> jax.Array:
     """The most probable code, 1[q(z_d = 1 | x) > 0.5]: <int8>[B, m]."""
-    return (self.logits > 0).astype(jnp.int8)
+    return self.mode().astype(jnp.int8)
 
   def kl(self) -> jax.Array:
     q_c = component_posterior(self.hash_code().astype(self.logits.dtype),
