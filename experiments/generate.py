@@ -11,7 +11,8 @@ Prior samples (z ~ p(z)) for a VAE, or samples from the LM; with
 --sentences, reconstructions from the posterior's mode (the mean of a
 Gaussian posterior, the mean direction of a vMF, the most probable code of a
 discrete one) and from a posterior sample; with --interpolate, greedy
-decodings along the line between the two posterior modes. Greedy decoding
+decodings along the line between the two posterior modes (the great
+circle for a vMF latent). Greedy decoding
 unless --sample; --ban_unk keeps <unk> out of the output.
 """
 
@@ -97,14 +98,15 @@ def main(argv):
     post = model.apply({'params': params}, batch['ids'], batch['length'],
                        method=SentenceVAE.encode)
     mode = post.mode()
-    t = jnp.linspace(0.0, 1.0, FLAGS.steps)[:, None]
-    z = (1 - t) * mode[0] + t * mode[1]
+    t = jnp.linspace(0.0, 1.0, FLAGS.steps)
+    z = generation.interpolate(mode[0], mode[1], FLAGS.steps,
+                               spherical=config.model.latent == 'vmf')
     ids = decode(params, model, z, key, batch=FLAGS.steps,
                  max_length=FLAGS.max_length, bos_id=vocab.bos_id,
                  eos_id=vocab.eos_id, pad_id=vocab.pad_id, greedy=True,
                  banned_ids=generation.banned_ids(vocab, FLAGS.ban_unk))
     print('\n== interpolation between posterior modes ==')
-    for ti, s in zip(np.asarray(t[:, 0]), generation.ids_to_text(vocab, ids)):
+    for ti, s in zip(np.asarray(t), generation.ids_to_text(vocab, ids)):
       print(f'{ti:.2f}  {s}')
 
 

@@ -128,3 +128,19 @@ def test_samples_file_reconstructions_keep_unk_out_of_greedy_lines(tmp_path):
     assert len(with_ban) == len(without) == 8
     assert not any('<unk>' in l for l in with_ban)
     assert all('<unk>' in l for l in without)
+
+
+def test_interpolation_on_the_line_and_on_the_great_circle():
+  from vae_jax.analysis.generation import interpolate  # pylint: disable=g-import-not-at-top
+  a, b = jnp.array([1.0, 0.0, 0.0]), jnp.array([0.0, 1.0, 0.0])
+  line = np.asarray(interpolate(a, b, 5))
+  np.testing.assert_allclose(line[[0, 2, 4]], [a, [0.5, 0.5, 0.0], b])
+  arc = np.asarray(interpolate(a, b, 5, spherical=True))
+  np.testing.assert_allclose(arc[[0, 4]], [a, b], atol=1e-6)
+  np.testing.assert_allclose(np.linalg.norm(arc, axis=1), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(arc[2], [0.5 ** 0.5, 0.5 ** 0.5, 0.0], rtol=1e-6)
+  # equal angles between neighbours: pi / 8 each
+  np.testing.assert_allclose(np.sum(arc[1:] * arc[:-1], axis=1),
+                             np.cos(np.pi / 8), rtol=1e-6)
+  same = np.asarray(interpolate(a, a, 3, spherical=True))
+  np.testing.assert_array_equal(same, np.stack([a] * 3))

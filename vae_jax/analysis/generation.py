@@ -31,6 +31,24 @@ def prior_samples(params, model, vocab, key, *, num: int, max_length: int,
   return ids_to_text(vocab, ids)
 
 
+def interpolate(a: jax.Array, b: jax.Array, steps: int, *,
+                spherical: bool = False) -> jax.Array:
+  """`steps` points from a to b (<float>[D] each), ends included: [steps, D].
+
+  On a straight line, or with `spherical` along the great circle between
+  two unit vectors (slerp), so that every point stays on the sphere a vMF
+  decoder was trained on.
+  """
+  t = jnp.linspace(0.0, 1.0, steps)[:, None]
+  if not spherical:
+    return (1 - t) * a + t * b
+  omega = jnp.arccos(jnp.clip(jnp.dot(a, b), -1.0, 1.0))
+  if float(omega) < 1e-6:   # the same direction: nothing to interpolate
+    return jnp.broadcast_to(a, (steps,) + a.shape)
+  return (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / jnp.sin(
+      omega)
+
+
 def reconstructions(params, model, vocab, batch, key, *, max_length: int,
                     greedy: bool, use_mode: bool, ban_unk: bool = False):
   """Decodes the posterior's mode (use_mode: the mean of a Gaussian, the
