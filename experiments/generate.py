@@ -12,8 +12,8 @@ Prior samples (z ~ p(z)) for a VAE, or samples from the LM; with
 Gaussian posterior, the mean direction of a vMF, the most probable code of a
 discrete one) and from a posterior sample; with --interpolate, greedy
 decodings along the line between the two posterior modes (the great
-circle for a vMF latent). Greedy decoding
-unless --sample; --ban_unk keeps <unk> out of the output.
+circle for a vMF latent). Greedy decoding unless --sample; --ban_unk keeps
+<unk> out of the output.
 """
 
 import sys
