@@ -18,6 +18,7 @@ Writes metrics.jsonl, plots/, vocab.txt and final.json to --workdir.
 
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -26,6 +27,8 @@ import numpy as np
 
 from vae_jax import plotting
 from vae_jax.data import bow
+from vae_jax.data.download import ensure_files
+from vae_jax.data.errors import DataError
 from vae_jax.diagnostics.retrieval import (precision_at_k,
                                            random_projection_codes)
 from vae_jax.models.hashing import BernoulliMixtureHashing
@@ -39,6 +42,9 @@ _DATA = flags.DEFINE_string('data_dir', '../shared/data/yelp',
                             'sentiment.{test,dev}.{0,1}; domain: the '
                             'text_autoencoders directory with yelp/ and '
                             'yahoo/.')
+_DOWNLOAD = flags.DEFINE_bool('download', False, 'Fetch missing files into '
+                              '--data_dir (sha256-checked) where a network '
+                              'exists.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.',
                                required=True)
 _VOCAB = flags.DEFINE_integer('vocab_size', 2000, 'Most frequent words kept.')
@@ -68,6 +74,10 @@ _FILES = {
 }
 
 
+# the corpus of vae_jax.data.download whose files each task reads
+_CORPUS = {'sentiment': 'yelp', 'domain': 'text_autoencoders'}
+
+
 def _labelled(files):
   docs, labels = [], []
   for name, label in files:
@@ -81,6 +91,13 @@ def main(argv):
   del argv
   workdir = _WORKDIR.value
   db_files, query_files = _FILES[_TASK.value]
+  try:
+    ensure_files(_CORPUS[_TASK.value], _DATA.value,
+                 [name for name, _ in db_files + query_files],
+                 download=_DOWNLOAD.value)
+  except DataError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
   db_docs, db_labels = _labelled(db_files)
   dev_docs, dev_labels = _labelled(query_files)
   if _MAX_DB.value:

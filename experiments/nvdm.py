@@ -12,6 +12,7 @@ latent dimensions: the largest entries of each row of the decoder matrix).
 
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -20,6 +21,8 @@ import numpy as np
 
 from vae_jax import plotting
 from vae_jax.data import bow
+from vae_jax.data.download import ensure_files
+from vae_jax.data.errors import DataError
 from vae_jax.models.nvdm import NVDM, top_words
 from vae_jax.train.doc_loop import fit_document_model, heldout_summary
 from vae_jax.train.doc_steps import evaluate_documents
@@ -27,6 +30,9 @@ from vae_jax.train.logging_utils import MetricWriter, log
 
 _DATA = flags.DEFINE_string('data_dir', '../shared/data/yahoo',
                             'Directory with val.txt and test.txt.')
+_DOWNLOAD = flags.DEFINE_bool('download', False, 'Fetch missing files into '
+                              '--data_dir (sha256-checked) where a network '
+                              'exists.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.',
                                required=True)
 _VOCAB = flags.DEFINE_integer('vocab_size', 2000, 'Most frequent words kept.')
@@ -52,8 +58,14 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Parameters, order and samples.')
 def main(argv):
   del argv
   workdir = _WORKDIR.value
-  train_docs = bow.read_documents(os.path.join(_DATA.value, 'val.txt'))
-  test_docs = bow.read_documents(os.path.join(_DATA.value, 'test.txt'))
+  try:
+    paths = ensure_files('yahoo', _DATA.value, ['val.txt', 'test.txt'],
+                         download=_DOWNLOAD.value)
+  except DataError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  train_docs = bow.read_documents(paths['val.txt'])
+  test_docs = bow.read_documents(paths['test.txt'])
   if not 0 < _HELDOUT.value < len(train_docs):
     raise ValueError(f'--heldout={_HELDOUT.value} must be in (0, '
                      f'{len(train_docs)})')

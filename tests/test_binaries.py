@@ -183,3 +183,10 @@ def test_document_model_binaries_on_a_tiny_corpus(tmp_path):
   # orthogonal, so sign projections rank same-label sentences first
   assert final['baseline_tfidf_lsh_precision@5'] > 0.8
   assert 0.0 <= final['precision@5'] <= 1.0
+  # a directory without the files: a clear error, and where to get them
+  proc = _run_fast('experiments.hashing', '--task=domain',
+                   f'--data_dir={tmp_path / "none"}', f'--workdir={work}2')
+  assert proc.returncode == 1
+  assert ("error: text_autoencoders files ['yelp/test.txt'," in proc.stderr
+          and '--download' in proc.stderr and 'Traceback' not in proc.stderr)
+  assert not (tmp_path / 'none').exists()

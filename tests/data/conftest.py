@@ -16,6 +16,12 @@ def shared_data_dir() -> pathlib.Path:
 
 
 @pytest.fixture(scope='session')
+def shared_data() -> pathlib.Path:
+  """The shared data directory (its corpora may be absent)."""
+  return shared_data_dir()
+
+
+@pytest.fixture(scope='session')
 def ptb_dir() -> pathlib.Path:
   directory = shared_data_dir() / 'ptb'
   if not (directory / 'ptb.train.txt').is_file():

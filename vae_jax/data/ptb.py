@@ -5,12 +5,9 @@ The three files are ptb.{train,valid,test}.txt: 42,068 / 3,370 / 3,761
 sentences, one a line, lower-cased, 10k vocabulary with `<unk>` and `N`.
 """
 
-import hashlib
 import os
-import urllib.error
-import urllib.request
 
-from vae_jax.data.atomic import write_bytes_atomic
+from vae_jax.data.download import fetch_verified, sha256_file
 from vae_jax.data.errors import DataError
 
 PTB_SPLITS = ('train', 'valid', 'test')
@@ -38,14 +35,6 @@ def find_ptb_dir(data_dir: str) -> str | None:
   return None
 
 
-def sha256_file(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def verify_ptb_file(path: str, split: str) -> None:
   """Raises DataError unless `path` has the known sha256 of PTB's `split`."""
   actual = sha256_file(path)
@@ -55,17 +44,6 @@ def verify_ptb_file(path: str, split: str) -> None:
         f'{PTB_SHA256[split]} (Mikolov PTB {split} split): the file is '
         'damaged or a different version; fetch it again (download=True '
         'where a network exists) or pass verify=False to use it as it is')
-
-
-def _fetch(url: str, timeout: float) -> bytes:
-  try:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-      return response.read()
-  except (urllib.error.URLError, OSError) as e:
-    raise DataError(
-        f'could not download {url}: {e}. There may be no network here: '
-        'copy ptb.train.txt, ptb.valid.txt and ptb.test.txt by hand into the '
-        'data directory (--data_dir or VAE_JAX_DATA_DIR)') from None
 
 
 def download_ptb(dest_dir: str, *, timeout: float = 60.0) -> dict[str, str]:
@@ -85,18 +63,10 @@ def download_ptb(dest_dir: str, *, timeout: float = 60.0) -> dict[str, str]:
   Raises:
     DataError: if a file cannot be fetched or has the wrong checksum.
   """
-  contents = {}
-  for split in PTB_SPLITS:
-    url = PTB_URL.format(split=split)
-    data = _fetch(url, timeout)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != PTB_SHA256[split]:
-      raise DataError(f'downloaded {url} has sha256 {actual}, expected '
-                      f'{PTB_SHA256[split]}: the server sent a different '
-                      'file; nothing was written')
-    contents[split] = data
-  paths = {}
-  for split, data in contents.items():
-    paths[split] = os.path.join(dest_dir, ptb_file_name(split))
-    write_bytes_atomic(paths[split], data)
-  return paths
+  files = {ptb_file_name(split): (PTB_URL.format(split=split),
+                                 PTB_SHA256[split]) for split in PTB_SPLITS}
+  paths = fetch_verified(
+      files, dest_dir, timeout=timeout,
+      hint='copy ptb.train.txt, ptb.valid.txt and ptb.test.txt by hand into '
+      'the data directory (--data_dir or VAE_JAX_DATA_DIR)')
+  return {split: paths[ptb_file_name(split)] for split in PTB_SPLITS}
