@@ -104,12 +104,20 @@ def cyclical(*, total_steps: int, num_cycles: int, ratio: float,
         'cyclical: need total_steps > 0, num_cycles > 0 and 0 < ratio <= 1, '
         f'got total_steps={total_steps}, num_cycles={num_cycles}, '
         f'ratio={ratio}.')
+  return _over_cycles(
+      lambda tau: start + (end - start) * jnp.minimum(tau / ratio, 1.0),
+      total_steps=total_steps, num_cycles=num_cycles, after=end)
+
+
+def _over_cycles(value: Callable[[jax.Array], jax.Array], *, total_steps: int,
+                 num_cycles: int, after: float) -> Schedule:
+  """value(tau) at the position tau = (t mod P) / P in the current cycle of
+  P = total_steps / num_cycles steps; `after` from `total_steps` on."""
   period = total_steps / num_cycles
   def schedule(step: ArrayLike) -> jax.Array:
     step = _as_float(step)
     tau = jnp.mod(step, period) / period
-    value = start + (end - start) * jnp.minimum(tau / ratio, 1.0)
-    return jnp.where(step >= total_steps, jnp.float32(end), value)
+    return jnp.where(step >= total_steps, jnp.float32(after), value(tau))
   return schedule
 
 
@@ -132,13 +140,9 @@ def cosine_restarts(*, total_steps: int, num_cycles: int) -> Schedule:
     raise ValueError('cosine_restarts: need total_steps > 0 and num_cycles '
                      f'> 0, got total_steps={total_steps}, '
                      f'num_cycles={num_cycles}.')
-  period = total_steps / num_cycles
-  def schedule(step: ArrayLike) -> jax.Array:
-    step = _as_float(step)
-    tau = jnp.mod(step, period) / period
-    value = 0.5 * (1.0 + jnp.cos(jnp.pi * tau))
-    return jnp.where(step >= total_steps, jnp.float32(1.0), value)
-  return schedule
+  return _over_cycles(lambda tau: 0.5 * (1.0 + jnp.cos(jnp.pi * tau)),
+                      total_steps=total_steps, num_cycles=num_cycles,
+                      after=1.0)
 
 
 def exponential_decay_temperature(*, start: float, end: float,
