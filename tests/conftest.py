@@ -32,3 +32,20 @@ def compilation_cache(tmp_path_factory):
   else:
     os.environ['JAX_COMPILATION_CACHE_DIR'] = old_env
   jax.config.update('jax_compilation_cache_dir', None)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def full_float32_matmuls():
+  """On a GPU or TPU, float32 matmuls in full precision.
+
+  The tests compare paths that compute the same function (fast against
+  plain, cuDNN against scan, closed forms against enumeration) to float32
+  tolerances. An accelerator's default precision runs float32 matmuls in
+  TF32 or bfloat16 passes (about 1e-3 relative), which would fail them for
+  a reason unrelated to the code. On a CPU this changes nothing.
+  """
+  if jax.default_backend() == 'cpu':
+    yield
+    return
+  with jax.default_matmul_precision('highest'):
+    yield

@@ -48,6 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.init_scale = 0.01     # U(-s, s) weights (He et al. 2019)
   c.model.embed_init_scale = 0.1
   c.model.unroll = 1            # scan unroll (speed only)
+  c.model.lstm_impl = 'scan'    # | 'cudnn' (GPU only; the same function)
   # -- objective ----------------------------------------------------------
   c.objective = ml_collections.ConfigDict()
   c.objective.kl_mode = 'standard'  # | free_bits_kingma | free_bits_li | free_bits_total

@@ -241,7 +241,7 @@ class Decoder(nn.Module):
     fused_output: score targets with `projected_target_log_probs` (faster;
       same numbers) instead of materialising logits and differentiating
       `token_log_probs`.
-    lstm_custom_vjp: see `Recurrent`.
+    lstm_custom_vjp, lstm_impl: see `Recurrent`.
   """
   vocab_size: int
   embed_dim: int
@@ -260,6 +260,7 @@ class Decoder(nn.Module):
   unroll: int = 1
   fused_output: bool = True
   lstm_custom_vjp: bool = True
+  lstm_impl: str = 'scan'
 
   def setup(self):
     init = symmetric_uniform(self.init_scale)
@@ -270,7 +271,8 @@ class Decoder(nn.Module):
         embedding_init=symmetric_uniform(self.embed_init_scale))
     self.rnn = Recurrent(self.hidden_size, self.cell_type, kernel_init=init,
                          unroll=self.unroll,
-                         lstm_custom_vjp=self.lstm_custom_vjp)
+                         lstm_custom_vjp=self.lstm_custom_vjp,
+                         lstm_impl=self.lstm_impl)
     self.init_proj = nn.Dense(self.hidden_size, use_bias=False,
                               kernel_init=init)
     self.out_dropout = nn.Dropout(self.dropout_out)

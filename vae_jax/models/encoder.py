@@ -19,7 +19,7 @@ class Encoder(nn.Module):
   Attributes:
     vocab_size, embed_dim, hidden_size, cell_type: as the decoder's.
     init_scale, embed_init_scale: U(-s, s) initialisation scales.
-    unroll, lstm_custom_vjp: see `Recurrent`.
+    unroll, lstm_custom_vjp, lstm_impl: see `Recurrent`.
   """
   vocab_size: int
   embed_dim: int
@@ -29,6 +29,7 @@ class Encoder(nn.Module):
   embed_init_scale: float = 0.1
   unroll: int = 1
   lstm_custom_vjp: bool = True
+  lstm_impl: str = 'scan'
 
   @nn.compact
   def __call__(self, ids: jax.Array, length: jax.Array) -> jax.Array:
@@ -39,6 +40,7 @@ class Encoder(nn.Module):
     h, _ = Recurrent(self.hidden_size, self.cell_type,
                      kernel_init=symmetric_uniform(self.init_scale),
                      unroll=self.unroll, lstm_custom_vjp=self.lstm_custom_vjp,
+                     lstm_impl=self.lstm_impl,
                      name='rnn')(x)
     last = jnp.clip(length, 0, ids.shape[1] - 1)
     return jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0]

@@ -23,6 +23,7 @@ def build_model(cfg: Mapping[str, Any], vocab_size: int, *, unk_id: int = 3,
   kind = cfg['kind']
   if kind not in MODEL_KINDS:
     raise ValueError(f'config model.kind={kind!r}: choose one of {MODEL_KINDS}')
+  lstm_impl = cfg.get('lstm_impl', 'scan')
   decoder = Decoder(
       vocab_size=vocab_size, embed_dim=cfg['embed_dim'],
       hidden_size=cfg['dec_hidden'], cell_type=cfg['cell'],
@@ -30,14 +31,14 @@ def build_model(cfg: Mapping[str, Any], vocab_size: int, *, unk_id: int = 3,
       word_dropout=cfg['word_dropout'], z_init_state=cfg['z_init_state'],
       z_concat_input=cfg['z_concat_input'], init_scale=cfg['init_scale'],
       embed_init_scale=cfg['embed_init_scale'], unk_id=unk_id, pad_id=pad_id,
-      bos_id=bos_id, unroll=cfg['unroll'])
+      bos_id=bos_id, unroll=cfg['unroll'], lstm_impl=lstm_impl)
   if kind == 'lm':
     return RNNLanguageModel(decoder=decoder)
   encoder = Encoder(vocab_size=vocab_size, embed_dim=cfg['embed_dim'],
                     hidden_size=cfg['enc_hidden'], cell_type=cfg['cell'],
                     init_scale=cfg['init_scale'],
                     embed_init_scale=cfg['embed_init_scale'],
-                    unroll=cfg['unroll'])
+                    unroll=cfg['unroll'], lstm_impl=lstm_impl)
   latent = make_latent(cfg['latent'], cfg['latent_dim'],
                        **dict(cfg.get('latent_kwargs', {}) or {}))
   return SentenceVAE(encoder=encoder, latent=latent, decoder=decoder)

@@ -13,6 +13,14 @@ gradient to the previous step, and the recurrent kernel's gradient is one
 accumulated inside the loop (what differentiating `lax.scan` gives). Same
 function, same gradients up to float summation order
 (tests/models/test_fast_paths.py).
+
+On a GPU, `lstm_impl='cudnn'` runs the LSTM as one cuDNN call
+(`jax.experimental.rnn.lstm`) over the same parameters: the kernels are
+packed into cuDNN's flat weight vector at each call (differentiably, so
+checkpoints and optimiser state are the same for both paths), and constant
+inputs are concatenated to every input, as cuDNN has no per-row bias.
+Every row runs the full padded length, as the scan does, so the outputs are
+the same function (tests/models/test_cudnn_lstm.py, run on a GPU).
 """
 
 import functools
@@ -25,6 +33,7 @@ import jax.numpy as jnp
 from vae_jax.models.initializers import symmetric_uniform
 
 CELL_TYPES = ('rnn', 'gru', 'lstm')
+LSTM_IMPLS = ('scan', 'cudnn')
 _NUM_GATES = {'rnn': 1, 'gru': 3, 'lstm': 4}
 
 Initializer = Callable[..., jax.Array]
@@ -126,6 +135,37 @@ def _lstm_scan_bwd(unroll, res, cotangents):
 lstm_scan.defvjp(_lstm_scan_fwd, _lstm_scan_bwd)
 
 
+def lstm_cudnn(inputs: jax.Array, w_in: jax.Array, w_hh: jax.Array,
+               bias: jax.Array, c0: jax.Array, h0: jax.Array):
+  """The LSTM as one cuDNN call (GPU only), on our parameter layout.
+
+  Args:
+    inputs: <float>[B, T, I] (constant inputs already concatenated).
+    w_in: <float>[I, 4H]; w_hh: <float>[H, 4H]; bias: <float>[4H]; gates in
+      the order i, f, g, o, which is cuDNN's.
+    c0, h0: <float>[B, H].
+
+  Returns:
+    (outputs <float>[B, T, H], (c_T, h_T)).
+  """
+  if jax.default_backend() != 'gpu':
+    raise ValueError(
+        "model.lstm_impl='cudnn' needs a GPU (jax.experimental.rnn); this "
+        f"process runs on {jax.default_backend()!r}: use lstm_impl='scan'")
+  from jax.experimental import rnn  # pylint: disable=g-import-not-at-top
+  batch, length, in_size = inputs.shape
+  hidden = w_hh.shape[0]
+  # cuDNN's flat layout for one layer: W_ih [4H, I], W_hh [4H, H], b_ih,
+  # b_hh (one bias is enough: the second is zero).
+  weights = jnp.concatenate([w_in.T.ravel(), w_hh.T.ravel(), bias,
+                             jnp.zeros_like(bias)])
+  seq_lengths = jnp.full((batch,), length, jnp.int32)
+  y, h_n, c_n = rnn.lstm(inputs, h0[None], c0[None], weights, seq_lengths,
+                         input_size=in_size, hidden_size=hidden,
+                         num_layers=1, dropout=0.0, bidirectional=False)
+  return y, (c_n[0], h_n[0])
+
+
 class Recurrent(nn.Module):
   """A recurrent layer over time with a hoisted input projection.
 
@@ -136,6 +176,8 @@ class Recurrent(nn.Module):
     unroll: scan unroll factor (a speed knob; the function is unchanged).
     lstm_custom_vjp: differentiate the LSTM with `lstm_scan`'s hand-written
       backward pass (faster; same gradients) instead of through `lax.scan`.
+    lstm_impl: 'scan' (XLA, any backend) or 'cudnn' (`lstm_cudnn`, GPU
+      only; used for the LSTM with samples == 1, the scan otherwise).
   """
   hidden_size: int
   cell_type: str = 'lstm'
@@ -143,6 +185,7 @@ class Recurrent(nn.Module):
   bias_init: Initializer = nn.initializers.zeros
   unroll: int = 1
   lstm_custom_vjp: bool = True
+  lstm_impl: str = 'scan'
 
   @nn.compact
   def __call__(self, inputs: jax.Array, *,
@@ -167,6 +210,9 @@ class Recurrent(nn.Module):
     """
     h_size = self.hidden_size
     g = num_gates(self.cell_type)
+    if self.lstm_impl not in LSTM_IMPLS:
+      raise ValueError(f'unknown lstm_impl {self.lstm_impl!r}: choose one of '
+                       f'{LSTM_IMPLS}')
     batch = inputs.shape[0]
     rows = samples * batch
     w_in = self.param('input_kernel', self.kernel_init,
@@ -174,21 +220,30 @@ class Recurrent(nn.Module):
     w_hh = self.param('recurrent_kernel', self.kernel_init,
                       (h_size, g * h_size))
     bias = self.param('bias', self.bias_init, (g * h_size,))
-    # [T, B, G*H]: one matmul over all time steps, time-major for the scan.
-    x_proj = jnp.einsum('bte,eg->tbg', inputs, w_in) + bias
-    const = None
+    w_c = None
     if constant_inputs is not None:
       w_c = self.param('constant_kernel', self.kernel_init,
                        (constant_inputs.shape[-1], g * h_size))
       if constant_inputs.shape[0] != rows:
         raise ValueError(f'constant_inputs have {constant_inputs.shape[0]} '
                          f'rows; expected samples * batch = {rows}')
-      const = constant_inputs @ w_c
     if initial_state is None:
       initial_state = zero_state(self.cell_type, rows, h_size, inputs.dtype)
     if initial_state[0].shape[0] != rows:
       raise ValueError(f'initial_state has {initial_state[0].shape[0]} rows; '
                        f'expected samples * batch = {rows}')
+    if (self.cell_type == 'lstm' and self.lstm_impl == 'cudnn'
+        and samples == 1):
+      if constant_inputs is not None:
+        tiled = jnp.broadcast_to(constant_inputs[:, None],
+                                 (batch, inputs.shape[1],
+                                  constant_inputs.shape[-1]))
+        inputs = jnp.concatenate([inputs, tiled], axis=-1)
+        w_in = jnp.concatenate([w_in, w_c])
+      return lstm_cudnn(inputs, w_in, w_hh, bias, *initial_state)
+    # [T, B, G*H]: one matmul over all time steps, time-major for the scan.
+    x_proj = jnp.einsum('bte,eg->tbg', inputs, w_in) + bias
+    const = None if w_c is None else constant_inputs @ w_c
     if samples == 1:
       if const is not None:
         x_proj = x_proj + const[None]
