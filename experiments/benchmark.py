@@ -103,6 +103,9 @@ flags.DEFINE_string('compilation_cache_dir', '', 'JAX persistent '
                     'compilation cache (what the train and evaluate binaries '
                     'use by default); empty: off, so compile times are cold. '
                     'Run twice with the same directory to time a resumed run.')
+flags.DEFINE_enum('lstm_impl', None, ['scan', 'cudnn'], "The LSTM's "
+                  "implementation (config model.lstm_impl); unset: the "
+                  "config's ('scan'). 'cudnn' needs a GPU.")
 flags.DEFINE_string('json_out', None, 'Write the figures here as JSON.')
 flags.DEFINE_string('child', None, 'Internal: run one model in this process.')
 
@@ -173,6 +176,23 @@ class CompileMeter:
 
 def peak_rss_mib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def peak_device_mib() -> float | None:
+  """Peak bytes the first accelerator held, in MiB (None on CPU)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  device = jax.devices()[0]
+  if device.platform == 'cpu':
+    return None
+  stats = device.memory_stats() or {}
+  peak = stats.get('peak_bytes_in_use')
+  return None if peak is None else peak / 2**20
+
+
+def ceiling_size() -> int:
+  """n of the ceiling's matmul: 2048 on a CPU, 8192 to fill a GPU."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return 2048 if jax.default_backend() == 'cpu' else 8192
 
 
 def matmul_ceiling(n: int = 2048, repeats: int = 10) -> float:
@@ -268,6 +288,8 @@ def run_model(kind: str) -> dict:
             'aggressive': ptb_vae_aggressive}[kind].get_config()
   if FLAGS.num_buckets:
     config.data.num_buckets = FLAGS.num_buckets
+  if FLAGS.lstm_impl:
+    config.model.lstm_impl = FLAGS.lstm_impl
   if FLAGS.aggressive_max_inner_steps:
     config.train.aggressive_max_inner_steps = FLAGS.aggressive_max_inner_steps
   sequences, data_note = load_sequences(config, FLAGS.data_dir)
@@ -284,6 +306,7 @@ def run_model(kind: str) -> dict:
   step = make_train_step(config, model, tx, train_b.num_batches)
   fl = flops_per_token('lm' if kind == 'lm' else 'vae')
   res = {'model': kind, 'data': data_note, 'reuse_freed_memory': reuse,
+         'lstm_impl': config.model.lstm_impl,
          'compilation_cache_dir': cache_dir,
          'train_buckets': list(train_b.boundaries),
          'train_padding_fraction': train_b.padding_fraction,
@@ -292,6 +315,7 @@ def run_model(kind: str) -> dict:
   if kind == 'aggressive':
     res.update(_time_aggressive(step, state, batches, compiles))
     res['peak_rss_all_mib'] = peak_rss_mib()
+    res['peak_device_mib'] = peak_device_mib()
     return res
 
   if FLAGS.steps:
@@ -334,7 +358,8 @@ def run_model(kind: str) -> dict:
         useful_gflops=tokens * fl['train'] / m.seconds / 1e9,
         executed_gflops=slots * fl['train'] / m.seconds / 1e9,
         train_loss_per_sentence=float(acc['loss_sum'] / acc['num_sentences']),
-        peak_rss_train_mib=peak_rss_mib())
+        peak_rss_train_mib=peak_rss_mib(),
+        peak_device_train_mib=peak_device_mib())
 
   if kind == 'vae':
     params = state.params
@@ -353,6 +378,7 @@ def run_model(kind: str) -> dict:
       res.update(mi_au_cold_s=out['cold'], mi_au_warm_s=out['warm'],
                  mi=diag['mi'], au=diag['au'], mi_au_others_cores=m.others)
   res['peak_rss_all_mib'] = peak_rss_mib()
+  res['peak_device_mib'] = peak_device_mib()
   return res
 
 
@@ -478,8 +504,9 @@ def _child_argv(kind: str, out_path: str) -> list[str]:
                'iw_memory_mb',
                'iw_batch_size', 'iw_buckets', 'num_buckets', 'mi_au',
                'data_dir', 'reuse_freed_memory', 'precompile',
-               'compilation_cache_dir'):
-    argv.append(f'--{name}={FLAGS[name].value}')
+               'compilation_cache_dir', 'lstm_impl'):
+    if FLAGS[name].value is not None:
+      argv.append(f'--{name}={FLAGS[name].value}')
   return argv
 
 
@@ -491,7 +518,7 @@ def markdown_table(results: dict) -> str:
   ceiling = results['matmul_ceiling_gflops']
   rows = ['| model | tokens/s | step ms | GFLOP/s useful (executed) | '
           '% of matmul ceiling | compile s summed / wall (shapes) | peak RSS MiB train / '
-          'all | IW-NLL s | MI+AU s cold / warm | others (cores) |',
+          'all (device) | IW-NLL s | MI+AU s cold / warm | others (cores) |',
           '|---|---|---|---|---|---|---|---|---|---|']
   for r in results['models']:
     g = r.get
@@ -503,15 +530,19 @@ def markdown_table(results: dict) -> str:
     trained = 'tokens_per_s' in r
     others = [x for x in (g('train_others_cores'), g('iw_others_cores'),
                           g('mi_au_others_cores')) if x is not None]
+    device = ('' if g('peak_device_mib') is None
+              else f" ({r['peak_device_mib']:.0f})")
+    impl = '' if g('lstm_impl', 'scan') == 'scan' else f" ({r['lstm_impl']})"
     rows.append(
-        f"| {r['model']} | {_fmt(g('tokens_per_s'))} | "
+        f"| {r['model']}{impl} | {_fmt(g('tokens_per_s'))} | "
         f"{_fmt(g('train_step_ms'))} | "
         + (f"{r['useful_gflops']:.0f} ({r['executed_gflops']:.0f}) | "
            f"{100 * r['useful_gflops'] / ceiling:.0f} % | "
            f"{r['train_compile_s']:.1f} / {r['train_first_calls_s']:.1f} "
            f"({r['train_shapes']}) | "
            if trained else '- | - | - | ')
-        + f"{_fmt(g('peak_rss_train_mib'))} / {r['peak_rss_all_mib']:.0f} | "
+        + f"{_fmt(g('peak_rss_train_mib'))} / {r['peak_rss_all_mib']:.0f}"
+        f"{device} | "
         f"{iw} | {mi} | {max(others) if others else 0:.2f} |")
   return '\n'.join(rows)
 
@@ -529,23 +560,30 @@ def main(argv):
       json.dump(res, f)
     return
 
-  import jax  # pylint: disable=g-import-not-at-top
-  with CpuMeter() as m:
-    ceiling = matmul_ceiling()
-  results = {'matmul_ceiling_gflops': ceiling, 'ceiling_others_cores': m.others,
-             'jax': jax.__version__, 'devices': str(jax.devices()),
-             'cpus': os.cpu_count(),
-             'xla_flags': os.environ.get('XLA_FLAGS', ''), 'models': []}
-  print(f'matmul ceiling (2048^3 fp32, jit, best of 10): {ceiling:.0f} GFLOP/s',
-        flush=True)
+  models = []
   for kind in FLAGS.models:
     with tempfile.TemporaryDirectory() as tmp:
       path = os.path.join(tmp, 'out.json')
       subprocess.run(_child_argv(kind, path), check=True)
       with open(path) as f:
         r = json.load(f)
-    results['models'].append(r)
+    models.append(r)
     print(json.dumps(r, indent=1), flush=True)
+  # The ceiling is measured after the children: on a GPU this process would
+  # otherwise hold JAX's preallocated memory while they run.
+  import jax  # pylint: disable=g-import-not-at-top
+  n = ceiling_size()
+  with CpuMeter() as m:
+    ceiling = matmul_ceiling(n)
+  results = {'matmul_ceiling_gflops': ceiling, 'ceiling_others_cores': m.others,
+             'matmul_ceiling_n': n,
+             'matmul_precision': str(jax.config.jax_default_matmul_precision),
+             'jax': jax.__version__, 'devices': str(jax.devices()),
+             'device_kind': jax.devices()[0].device_kind,
+             'cpus': os.cpu_count(),
+             'xla_flags': os.environ.get('XLA_FLAGS', ''), 'models': models}
+  print(f'matmul ceiling ({n}^3 fp32, jit, best of 10, precision '
+        f"{results['matmul_precision']}): {ceiling:.0f} GFLOP/s", flush=True)
   table = markdown_table(results)
   print()
   print(f"matmul ceiling {ceiling:.0f} GFLOP/s; data: "

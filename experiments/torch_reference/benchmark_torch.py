@@ -185,6 +185,11 @@ def run_child(args) -> dict:
   import torch  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(args.threads)
   torch.manual_seed(args.seed)
+  device = torch.device(args.device)
+  cuda = device.type == 'cuda'
+  if cuda:
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
   sentences = read_sentences(args.data_dir)
   vocab = build_vocab(sentences)
   seqs = encode(sentences, vocab)
@@ -197,10 +202,10 @@ def run_child(args) -> dict:
                                args.seed)
   in_epoch, need = len(batches), args.warmup + args.steps
   batches = [batches[i % len(batches)] for i in range(need)]
-  batches = [(torch.from_numpy(ids),
-              None if n is None else torch.from_numpy(n))
+  batches = [(torch.from_numpy(ids).to(device),
+              None if n is None else torch.from_numpy(n).to(device))
              for ids, n in batches]
-  model = build_model(args.child, len(vocab))
+  model = build_model(args.child, len(vocab)).to(device)
   model.train()
   opt = torch.optim.SGD(model.parameters(), lr=1.0, momentum=0.0)
 
@@ -225,10 +230,13 @@ def run_child(args) -> dict:
   slots = sum(ids[:, 1:].numel() for ids, _ in timed)
   sentences_timed = sum(int(ids.size(0) if n is None else (n > 0).sum())
                         for ids, n in timed)
+  sync = torch.cuda.synchronize if cuda else (lambda: None)
+  sync()
   busy0, cpu0, t0 = busy_cpu_seconds(), time.process_time(), time.perf_counter()
-  loss_sum = torch.zeros(())
+  loss_sum = torch.zeros((), device=device)
   for ids, length in timed:
     loss_sum += step(ids, length)
+  sync()
   seconds = time.perf_counter() - t0
   cpu = time.process_time() - cpu0
   busy1 = busy_cpu_seconds()
@@ -236,6 +244,11 @@ def run_child(args) -> dict:
             else max(0.0, busy1 - busy0 - cpu) / seconds)
   return {
       'model': args.child, 'batching': args.batching,
+      'device': (torch.cuda.get_device_name(device) if cuda else 'cpu'),
+      'tf32': args.tf32 if cuda else None,
+      'cudnn': torch.backends.cudnn.version() if cuda else None,
+      'peak_device_mib': (torch.cuda.max_memory_allocated(device) / 2**20
+                          if cuda else None),
       'buckets': args.buckets if args.batching == 'bucketed' else None,
       'torch': torch.__version__, 'threads': torch.get_num_threads(),
       'interop_threads': torch.get_num_interop_threads(),
@@ -258,8 +271,8 @@ def run_child(args) -> dict:
 
 def markdown_table(rows) -> str:
   out = ['| model | batching | tokens/s | step ms | CPU ms/step | '
-         'sentences/step | tokens/step | padding | peak RSS MiB | others '
-         '(cores) |', '|---|---|---|---|---|---|---|---|---|---|']
+         'sentences/step | tokens/step | padding | peak RSS MiB (device) | '
+         'others (cores) |', '|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     others = '-' if r['others_cores'] is None else f"{r['others_cores']:.2f}"
     out.append(
@@ -267,8 +280,10 @@ def markdown_table(rows) -> str:
         f"{r['step_ms']:.0f} | {r['cpu_ms_per_step']:.0f} | "
         f"{r['sentences'] / r['steps']:.1f} | "
         f"{r['tokens'] / r['steps']:.0f} | "
-        f"{100 * r['padding_fraction']:.1f} % | {r['peak_rss_mib']:,.0f} | "
-        f"{others} |")
+        f"{100 * r['padding_fraction']:.1f} % | {r['peak_rss_mib']:,.0f}"
+        + ('' if r.get('peak_device_mib') is None
+           else f" ({r['peak_device_mib']:,.0f})")
+        + f" | {others} |")
   return '\n'.join(out)
 
 
@@ -289,6 +304,11 @@ def parse_args(argv=None):
   p.add_argument('--threads', type=int, default=2,
                  help='torch.set_num_threads')
   p.add_argument('--seed', type=int, default=0)
+  p.add_argument('--device', default='cpu',
+                 help="torch device: cpu, or cuda (nn.LSTM runs on cuDNN)")
+  p.add_argument('--tf32', action='store_true',
+                 help='on cuda: allow TF32 in matmuls and cuDNN (torch '
+                 'defaults: matmul off, cuDNN on; this flag sets both)')
   p.add_argument('--json_out', default=None, help='write the figures here')
   p.add_argument('--child', default=None, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
@@ -315,11 +335,11 @@ def main(argv=None):
         path = os.path.join(tmp, 'out.json')
         flags = {n: getattr(args, n) for n in (
             'data_dir', 'buckets', 'steps', 'warmup', 'batch_size',
-            'threads', 'seed')}
+            'threads', 'seed', 'device')}
         flags.update(child=kind, batching=batching, json_out=path)
         subprocess.run([sys.executable, os.path.abspath(__file__)]
-                       + [f'--{n}={v}' for n, v in flags.items()],
-                       check=True)
+                       + [f'--{n}={v}' for n, v in flags.items()]
+                       + (['--tf32'] if args.tf32 else []), check=True)
         with open(path) as f:
           rows.append(json.load(f))
       print(json.dumps(rows[-1]), flush=True)
@@ -327,7 +347,9 @@ def main(argv=None):
   print(f"\ntorch {rows[0]['torch']}, {rows[0]['threads']} threads "
         f"({rows[0]['interop_threads']} inter-op), {os.cpu_count()} CPUs, "
         f'{platform.processor() or platform.machine()}; load average '
-        f'{" ".join(f"{x:.2f}" for x in os.getloadavg())}')
+        f'{" ".join(f"{x:.2f}" for x in os.getloadavg())}; device '
+        f"{rows[0]['device']} (cuDNN {rows[0]['cudnn']}, TF32 "
+        f"{rows[0]['tf32']})")
   print(table)
   if args.json_out:
     with open(args.json_out, 'w') as f:
