@@ -119,8 +119,21 @@ def test_epoch_table_hours_leave_out_the_breaks(tmp_path):
 
 
 def test_epoch_table_command(tmp_path):
-  proc = subprocess.run(
-      [sys.executable, '-m', 'experiments.results_table',
-       f'--epochs_of={tmp_path}'], cwd=REPO, capture_output=True, text=True,
-      timeout=120)
+  def run(*flags):
+    return subprocess.run(
+        [sys.executable, '-m', 'experiments.results_table', *flags],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+  proc = run(f'--epochs_of={tmp_path}')
   assert proc.returncode == 1 and 'has no metrics.jsonl' in proc.stderr
+  records = [dict(split='train', step=5, epoch=1.0, time=0.0, lr=1.0),
+             dict(split='valid', step=5, epoch=1, time=36.0, rec=101.25,
+                  kl=0.0, neg_elbo=101.25, ppl=103.5),
+             dict(split='valid', step=10, epoch=2, time=72.0, rec=100.5,
+                  kl=0.0, neg_elbo=100.5, ppl=99.0)]
+  with open(tmp_path / 'metrics.jsonl', 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in records)
+  proc = run(f'--epochs_of={tmp_path}', '--epochs=2')
+  assert proc.returncode == 0, proc.stderr
+  lines = proc.stdout.strip().splitlines()
+  assert lines[0] == '| epoch | NLL | PPL | lr | hours |'
+  assert lines[2:] == ['| 2 | 100.50 | 99.00 | 1 | 0.02 |']
