@@ -12,8 +12,11 @@ dropout 0.5; experiments/configs/ptb_{lm,vae}.py) it prints
   of an epoch (summed from `jax.monitoring` compile events), and the wall
   time of the first calls (with --precompile the shapes compile side by
   side first, as in the training loop, so the wall time is shorter);
-* achieved GFLOP/s and its fraction of a matmul ceiling measured here (a
-  2048 x 2048 fp32 matmul under jit, best of 10);
+* achieved GFLOP/s and its fraction of a matmul ceiling measured here (an
+  n x n fp32 matmul under jit at JAX's default precision, best of 10; n =
+  2048 on a CPU, 8192 on a GPU, measured after the models have run);
+* with --lstm_impl=cudnn (GPU), the models with the cuDNN LSTM; on a GPU
+  also the peak device memory of each model;
 * peak memory (ru_maxrss): each model runs in a fresh subprocess, so the
   figures are separate; `train` is the peak after training, `all` after the
   evaluations too;
