@@ -1,7 +1,9 @@
 """`lstm_impl='cudnn'`: the same function as the scan, on a GPU.
 
-The comparisons run only where JAX has a GPU (they are skipped in CI, which
-has none; BUILD_NOTES records where they were run). Both paths are compared
+The cuDNN call itself runs only where JAX has a GPU (those tests are
+skipped in CI, which has none; BUILD_NOTES records where they were run).
+Everything around it (the weight packing, the constant inputs, the state)
+is also checked on the CPU against jax.experimental.rnn's reference LSTM. Both paths are compared
 at full float32 precision (`jax.default_matmul_precision('highest')` also
 turns off cuDNN's TF32), on the same parameters, so any difference is
 summation order.
@@ -31,6 +33,41 @@ def test_unknown_impl_is_rejected():
   with pytest.raises(ValueError, match='unknown lstm_impl'):
     Recurrent(4, 'lstm', lstm_impl='cuda').init(jax.random.key(0),
                                                 jnp.zeros((2, 3, 5)))
+
+
+@pytest.mark.parametrize('with_constant', [False, True])
+def test_packing_for_cudnn_matches_the_scan_on_cpu(monkeypatch,
+                                                   with_constant):
+  """What the cuDNN path does around the kernel (weights packed into cuDNN's
+  flat layout, constant inputs concatenated, state in and out), checked
+  without a GPU: the cuDNN call is replaced by `jax.experimental.rnn`'s
+  reference LSTM, which unpacks the same flat layout."""
+  from jax.experimental import rnn  # pylint: disable=g-import-not-at-top
+  from vae_jax.models import recurrent  # pylint: disable=g-import-not-at-top
+
+  def reference(x, h_0, c_0, weights, seq_lengths, **sizes):
+    w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(
+        weights, sizes['input_size'], sizes['hidden_size'],
+        sizes['num_layers'], sizes['bidirectional'])
+    return rnn.lstm_ref(x, h_0, c_0, w_ih, w_hh, b_ih, b_hh, seq_lengths,
+                        sizes['input_size'], sizes['hidden_size'],
+                        sizes['num_layers'], sizes['dropout'],
+                        sizes['bidirectional'])
+
+  monkeypatch.setattr(recurrent, '_cudnn_lstm_call', reference)
+  b, t, e, c, h = 3, 5, 4, 2, 6
+  ks = jax.random.split(jax.random.key(7), 5)
+  x = jax.random.normal(ks[0], (b, t, e))
+  const = jax.random.normal(ks[1], (b, c)) if with_constant else None
+  state = (jax.random.normal(ks[2], (b, h)), jax.random.normal(ks[3], (b, h)))
+  scan = Recurrent(h, 'lstm', kernel_init=jax.nn.initializers.normal(0.5),
+                   bias_init=jax.nn.initializers.normal(0.5))
+  params = scan.init(ks[4], x, initial_state=state, constant_inputs=const)
+  run = lambda layer: layer.apply(params, x, initial_state=state,
+                                  constant_inputs=const)
+  got, want = run(scan.clone(lstm_impl='cudnn')), run(scan)
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
 def _rel(a, b):

@@ -135,6 +135,16 @@ def _lstm_scan_bwd(unroll, res, cotangents):
 lstm_scan.defvjp(_lstm_scan_fwd, _lstm_scan_bwd)
 
 
+def _cudnn_lstm_call(x, h_0, c_0, weights, seq_lengths, **sizes):
+  """`jax.experimental.rnn.lstm` on a GPU; a clear error elsewhere."""
+  if jax.default_backend() != 'gpu':
+    raise ValueError(
+        "model.lstm_impl='cudnn' needs a GPU (jax.experimental.rnn); this "
+        f"process runs on {jax.default_backend()!r}: use lstm_impl='scan'")
+  from jax.experimental import rnn  # pylint: disable=g-import-not-at-top
+  return rnn.lstm(x, h_0, c_0, weights, seq_lengths, **sizes)
+
+
 def lstm_cudnn(inputs: jax.Array, w_in: jax.Array, w_hh: jax.Array,
                bias: jax.Array, c0: jax.Array, h0: jax.Array):
   """The LSTM as one cuDNN call (GPU only), on our parameter layout.
@@ -148,11 +158,6 @@ def lstm_cudnn(inputs: jax.Array, w_in: jax.Array, w_hh: jax.Array,
   Returns:
     (outputs <float>[B, T, H], (c_T, h_T)).
   """
-  if jax.default_backend() != 'gpu':
-    raise ValueError(
-        "model.lstm_impl='cudnn' needs a GPU (jax.experimental.rnn); this "
-        f"process runs on {jax.default_backend()!r}: use lstm_impl='scan'")
-  from jax.experimental import rnn  # pylint: disable=g-import-not-at-top
   batch, length, in_size = inputs.shape
   hidden = w_hh.shape[0]
   # cuDNN's flat layout for one layer: W_ih [4H, I], W_hh [4H, H], b_ih,
@@ -160,9 +165,9 @@ def lstm_cudnn(inputs: jax.Array, w_in: jax.Array, w_hh: jax.Array,
   weights = jnp.concatenate([w_in.T.ravel(), w_hh.T.ravel(), bias,
                              jnp.zeros_like(bias)])
   seq_lengths = jnp.full((batch,), length, jnp.int32)
-  y, h_n, c_n = rnn.lstm(inputs, h0[None], c0[None], weights, seq_lengths,
-                         input_size=in_size, hidden_size=hidden,
-                         num_layers=1, dropout=0.0, bidirectional=False)
+  y, h_n, c_n = _cudnn_lstm_call(
+      inputs, h0[None], c0[None], weights, seq_lengths, input_size=in_size,
+      hidden_size=hidden, num_layers=1, dropout=0.0, bidirectional=False)
   return y, (c_n[0], h_n[0])
 
 
