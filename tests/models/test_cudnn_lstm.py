@@ -35,6 +35,19 @@ def test_unknown_impl_is_rejected():
                                                 jnp.zeros((2, 3, 5)))
 
 
+def _layer_case(b, t, e, c, h, with_constant):
+  """A scan LSTM layer with random parameters, inputs, constant inputs (or
+  None) and initial state: (layer, params, x, const, state)."""
+  ks = jax.random.split(jax.random.key(1), 5)
+  x = jax.random.normal(ks[0], (b, t, e))
+  const = jax.random.normal(ks[1], (b, c)) if with_constant else None
+  state = (jax.random.normal(ks[2], (b, h)), jax.random.normal(ks[3], (b, h)))
+  scan = Recurrent(h, 'lstm', kernel_init=jax.nn.initializers.normal(0.5),
+                   bias_init=jax.nn.initializers.normal(0.5))
+  params = scan.init(ks[4], x, initial_state=state, constant_inputs=const)
+  return scan, params, x, const, state
+
+
 @pytest.mark.parametrize('with_constant', [False, True])
 def test_packing_for_cudnn_matches_the_scan_on_cpu(monkeypatch,
                                                    with_constant):
@@ -55,14 +68,7 @@ def test_packing_for_cudnn_matches_the_scan_on_cpu(monkeypatch,
                         sizes['bidirectional'])
 
   monkeypatch.setattr(recurrent, '_cudnn_lstm_call', reference)
-  b, t, e, c, h = 3, 5, 4, 2, 6
-  ks = jax.random.split(jax.random.key(7), 5)
-  x = jax.random.normal(ks[0], (b, t, e))
-  const = jax.random.normal(ks[1], (b, c)) if with_constant else None
-  state = (jax.random.normal(ks[2], (b, h)), jax.random.normal(ks[3], (b, h)))
-  scan = Recurrent(h, 'lstm', kernel_init=jax.nn.initializers.normal(0.5),
-                   bias_init=jax.nn.initializers.normal(0.5))
-  params = scan.init(ks[4], x, initial_state=state, constant_inputs=const)
+  scan, params, x, const, state = _layer_case(3, 5, 4, 2, 6, with_constant)
   run = lambda layer: layer.apply(params, x, initial_state=state,
                                   constant_inputs=const)
   got, want = run(scan.clone(lstm_impl='cudnn')), run(scan)
@@ -78,16 +84,10 @@ def _rel(a, b):
 @needs_gpu
 @pytest.mark.parametrize('with_constant', [False, True])
 def test_layer_outputs_and_gradients_match_the_scan(with_constant):
-  b, t, e, c, h = 5, 7, 6, 3, 8
-  ks = jax.random.split(jax.random.key(1), 6)
-  x = jax.random.normal(ks[0], (b, t, e))
-  const = jax.random.normal(ks[1], (b, c)) if with_constant else None
-  state = (jax.random.normal(ks[2], (b, h)), jax.random.normal(ks[3], (b, h)))
-  scan = Recurrent(h, 'lstm', kernel_init=jax.nn.initializers.normal(0.5),
-                   bias_init=jax.nn.initializers.normal(0.5))
+  b, t, h = 5, 7, 8
+  scan, params, x, const, state = _layer_case(b, t, 6, 3, h, with_constant)
   cudnn = scan.clone(lstm_impl='cudnn')
-  params = scan.init(ks[4], x, initial_state=state, constant_inputs=const)
-  w = jax.random.normal(ks[5], (b, t, h))
+  w = jax.random.normal(jax.random.key(2), (b, t, h))
 
   def loss(layer, params, x, state):
     out, (c_t, h_t) = layer.apply(params, x, initial_state=state,
