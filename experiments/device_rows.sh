@@ -18,12 +18,22 @@
 # packed results go), LIMIT (seconds for training and evaluation, default
 # 540), MAX_EPOCHS (default 50, as the CPU queue), CONFIG_ARG (e.g. smoke),
 # YELP_TEST (Yelp sentences for the latent map), XLA_CACHE (persistent
-# compilation cache, default $RUNS/xla_cache), PY (default python3).
+# compilation cache, default $RUNS/xla_cache), PY (default python3),
+# DEADLINE (seconds from the start by which the reconstructions and latent
+# maps must be done too, default LIMIT + 120, so that packing always
+# happens inside the device call), MPS=1 (start NVIDIA's multi-process
+# service, if the machine has it and a test program runs under it, so the
+# rows' small kernels run concurrently rather than time-sliced).
+#
+# Called again on the same (warm) machine with the same RUNS, it resumes:
+# evaluated rows are skipped, half-trained ones go on from their latest
+# checkpoint, finished analyses are not redone. So rows longer than one
+# call can be trained over consecutive calls.
 #
 # PACK gets rows.tgz: every workdir without its checkpoints, plus each row's
-# log, samples and latent map. Checkpoints (31 MB a VAE) stay behind: a row
-# that did not finish inside LIMIT is lost with the machine, so size the
-# rows to the limit. Results: `tar xzf rows.tgz -C runs` here, then
+# log, samples and latent map. Checkpoints (31 MB a VAE) stay behind on the
+# machine: a row not finished when the machine goes back is lost, so size
+# the rows to the calls. Results: `tar xzf rows.tgz -C runs` here, then
 # `python -m experiments.results_table --runs_dir=runs`.
 set -u
 DATA_DIR=${DATA_DIR:-../shared/data/ptb}
@@ -33,16 +43,42 @@ LIMIT=${LIMIT:-540}
 MAX_EPOCHS=${MAX_EPOCHS:-50}
 XLA_CACHE=${XLA_CACHE:-$RUNS/xla_cache}
 PY=${PY:-python3}
+DEADLINE=${DEADLINE:-$((LIMIT + 120))}
 if [ $# -eq 0 ]; then
   echo "usage: $0 ROW [ROW ...]" >&2
   exit 2
 fi
 mkdir -p "$RUNS" "$PACK"
+if [ -n "${MPS:-}" ] && command -v nvidia-cuda-mps-control > /dev/null; then
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  nvidia-cuda-mps-control -d 2> /dev/null  # fails if already running: fine
+  if timeout 120 "$PY" -c 'import jax; print("MPS on:", jax.numpy.ones(3).sum())'; then
+    :
+  else
+    echo "MPS does not work here; going on without it"
+    echo quit | nvidia-cuda-mps-control
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  fi
+fi
 export PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-$(
     "$PY" -c "print(round(0.9 / $#, 3))")}
 SENTENCES="$(sed -n '3p;10p;25p;40p;100p' "$DATA_DIR/ptb.test.txt" 2>/dev/null \
     | sed 's/^ *//;s/ *$//' | paste -sd'|')"
+
+left() { echo $((DEADLINE - SECONDS > 1 ? DEADLINE - SECONDS : 1)); }
+
+analyse() {  # OUT_FILE CMD...: run CMD inside the deadline, keep its output
+  local out=$1          # only when it succeeded, so a cut one is redone
+  shift
+  [ -s "$out" ] && return
+  if timeout -s TERM "$(left)" "$@" > "$out.part" 2>&1; then
+    mv "$out.part" "$out"
+  else
+    echo "=== $(basename "$out") not finished (exit $?)"
+  fi
+}
 
 one_row() {  # train, evaluate and analyse one row; log in $RUNS/ROW.log
   local row=$1 start=$SECONDS
@@ -54,24 +90,27 @@ one_row() {  # train, evaluate and analyse one row; log in $RUNS/ROW.log
   echo "=== $row: train_rows exit $rc after $((SECONDS - start)) s"
   [ -f "$RUNS/$row/eval_test.json" ] || return
   if [ -n "$SENTENCES" ] && grep -q '"vae"' "$RUNS/$row/config.json"; then
-    "$PY" -m experiments.generate --workdir="$RUNS/$row" \
-        --data_dir="$DATA_DIR" --ban_unk --sentences="$SENTENCES" \
-        > "$RUNS/$row/reconstructions.txt" 2>&1
+    analyse "$RUNS/$row/reconstructions.txt" "$PY" -m experiments.generate \
+        --workdir="$RUNS/$row" --data_dir="$DATA_DIR" --ban_unk \
+        --sentences="$SENTENCES"
     if [ -n "${YELP_TEST:-}" ]; then
-      "$PY" -m experiments.latent_map --workdir="$RUNS/$row" \
-          --data_dir="$DATA_DIR" --corpus=ptb="$DATA_DIR/ptb.test.txt" \
-          --corpus=yelp="$YELP_TEST" > "$RUNS/$row/latent_map.txt" 2>&1
+      analyse "$RUNS/$row/latent_map.txt" "$PY" -m experiments.latent_map \
+          --workdir="$RUNS/$row" --data_dir="$DATA_DIR" \
+          --corpus=ptb="$DATA_DIR/ptb.test.txt" --corpus=yelp="$YELP_TEST"
     fi
   fi
   echo "=== $row: done after $((SECONDS - start)) s"
 }
 
 for row in "$@"; do
-  one_row "$row" > "$RUNS/$row.log" 2>&1 &
+  one_row "$row" >> "$RUNS/$row.log" 2>&1 &
 done
 wait
 for row in "$@"; do
   tail -n 3 "$RUNS/$row.log"
 done
-tar czf "$PACK/rows.tgz" -C "$RUNS" --exclude=checkpoints --exclude=xla_cache .
+"$PY" -m experiments.train_rows --runs_dir="$RUNS" --rows="$(IFS=,; echo "$*")" \
+    --status
+tar czf "$PACK/rows.tgz" -C "$RUNS" --exclude=checkpoints --exclude=xla_cache \
+    --exclude='*.part' .
 ls -la "$PACK"
