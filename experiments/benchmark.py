@@ -247,17 +247,6 @@ def load_sequences(config, data_dir: str):
           f'synthetic PTB-like sentences (no ptb.train.txt in {data_dir})')
 
 
-class _Batches:
-  """A fixed list of batches with the `epoch()` of a BucketedBatcher."""
-
-  def __init__(self, batches):
-    self._batches = list(batches)
-
-  def epoch(self, *args, **kwargs):
-    del args, kwargs
-    return self._batches
-
-
 def _spread(batches, sentences: int, batch_size: int):
   """About `sentences` sentences' worth of batches, evenly spread."""
   want = max(1, -(-sentences // batch_size))
@@ -465,7 +454,7 @@ def _time_iw(config, model, params, test, compiles) -> dict:
                else config.eval.iw_memory_mb)
   res['iw_memory_mb'] = memory_mb
   run = lambda bb: evaluation.iw_nll_split(
-      params, model, _Batches(bb), key, num_samples=FLAGS.iw_samples,
+      params, model, bb, key, num_samples=FLAGS.iw_samples,
       chunk_size=chunk, memory_mb=memory_mb)
   subset = (batches if not FLAGS.iw_sentences else
             _spread(batches, FLAGS.iw_sentences, bs))

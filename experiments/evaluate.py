@@ -155,7 +155,7 @@ def main(argv):
     elif partial.ignored:
       print(f'IW-NLL K={k}: {partial.path} not used ({partial.ignored}); '
             'starting over', flush=True)
-    iw = evaluation.iw_nll_split(params, model, iw_b,
+    iw = evaluation.iw_nll_split(params, model, batches,
                                  jax.random.fold_in(key, 1), num_samples=k,
                                  chunk_size=chunk, memory_mb=memory_mb,
                                  progress=progress, evaluator=evaluator,

@@ -60,6 +60,7 @@ def evaluation_runs():
   # 40 sentences in batches of 16, one shape: the last batch has 8 real
   # rows, so on 4 devices two shards hold only padding.
   batcher = BucketedBatcher(test, batch_size=16, num_buckets=1)
+  iw_batches = batcher.epoch(0, 0, shuffle=False)
   model = build_model(dict(MODEL, kind='vae'), len(vocab))
   tx = make_optimizer(name='adam', learning_rate=1e-2)
   train_b = BucketedBatcher(train, batch_size=20, num_buckets=1)
@@ -78,7 +79,7 @@ def evaluation_runs():
         model, devices=jax.local_devices()[:n])
     res = evaluation.evaluate_split(params, model, batcher, rng,
                                     evaluator=ev)
-    iw = evaluation.iw_nll_split(params, model, batcher,
+    iw = evaluation.iw_nll_split(params, model, iw_batches,
                                  jax.random.fold_in(rng, 1),
                                  num_samples=IW_SAMPLES, chunk_size=IW_CHUNK,
                                  evaluator=ev)
@@ -89,7 +90,7 @@ def evaluation_runs():
   out['other_draws'] = evaluation.evaluate_split(params, model, batcher,
                                                  jax.random.key(6))
   out['other_draws']['iw_per_sentence'] = evaluation.iw_nll_split(
-      params, model, batcher, jax.random.key(7), num_samples=IW_SAMPLES,
+      params, model, iw_batches, jax.random.key(7), num_samples=IW_SAMPLES,
       chunk_size=IW_CHUNK)['per_sentence']
   return out
 

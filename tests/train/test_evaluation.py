@@ -44,8 +44,9 @@ def _tiny_vae_and_sentences():
 def test_iw_nll_split_does_not_depend_on_the_memory_budget():
   model, params, _, batcher = _tiny_vae_and_sentences()
   calls = []
+  batches = batcher.epoch(0, 0, shuffle=False)
   run = lambda chunk, mb: evaluation.iw_nll_split(
-      params, model, batcher, jax.random.key(3), num_samples=12,
+      params, model, batches, jax.random.key(3), num_samples=12,
       chunk_size=chunk, memory_mb=mb,
       progress=lambda *args: calls.append(args))
   # Decoder state 32, batch 8: 0.3 MiB hold 6 samples of the short bucket
@@ -59,7 +60,7 @@ def test_iw_nll_split_does_not_depend_on_the_memory_budget():
   assert free['num_sentences'] == 40
   # Progress: after each batch, the share of the tokens scored (the work),
   # not of the batches (the long bucket's batches come last and cost more).
-  tokens = [int(b['length'].sum()) for b in batcher.epoch(0, 0, shuffle=False)]
+  tokens = [int(b['length'].sum()) for b in batches]
   n = len(tokens)
   want = [(i + 1, n, sum(tokens[:i + 1]) / sum(tokens)) for i in range(n)]
   assert calls == want + want
@@ -93,7 +94,8 @@ def test_iw_nll_split_per_sentence_values_follow_the_sentences():
   model, params, seqs, a = _tiny_vae_and_sentences()
   b = evaluation.iw_batcher(seqs, batch_size=3, num_buckets=2)
   run = lambda batcher: evaluation.iw_nll_split(
-      params, model, batcher, jax.random.key(3), num_samples=12,
+      params, model, batcher.epoch(0, 0, shuffle=False), jax.random.key(3),
+      num_samples=12,
       chunk_size=12)
   ra, rb = run(a), run(b)
   va, vb = np.array(ra['per_sentence']), np.array(rb['per_sentence'])
@@ -108,7 +110,7 @@ def test_an_interrupted_iw_evaluation_goes_on_exactly(tmp_path):
   key = {'step': 7, 'iw_samples': 12,
          'batches': iw_resume.batches_fingerprint(batches)}
   run = lambda **kw: evaluation.iw_nll_split(
-      params, model, batcher, jax.random.key(3), num_samples=12,
+      params, model, batches, jax.random.key(3), num_samples=12,
       chunk_size=12, **kw)
   full = run()
   # stopped after 2 of the batches: their values are in the file

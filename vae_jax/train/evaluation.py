@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vae_jax.data import BucketedBatcher
+from vae_jax.data.batching import Batch
 from vae_jax.diagnostics import (active_units, importance_weighted_nll,
                                  mutual_information_dataset,
                                  mutual_information_minibatch)
@@ -178,12 +179,16 @@ def iw_batcher(sequences, *, batch_size: int, num_buckets: int, pad_id: int = 0,
                          bos_id=bos_id)
 
 
-def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
+def iw_nll_split(params, model, batches: list[Batch], key: jax.Array, *,
                  num_samples: int, chunk_size: int, memory_mb: float = 0.0,
                  progress=None, evaluator=None, completed=None,
                  on_batch=None) -> dict[str, Any]:
   """Importance-weighted NLL (Burda et al. 2016) over a split.
 
+  `batches` are the split's batches in evaluation order, as
+  `iw_batcher(...).epoch(0, 0, shuffle=False)` gives them: the caller holds
+  the list, so what it fingerprints for a resumed evaluation is what is
+  scored here.
   Each batch shape gets its own number of samples per decoder pass
   (`iw_chunk_size`: at most `chunk_size`, within `memory_mb` if > 0), so
   long buckets do not raise the memory; the result does not depend on it
@@ -207,7 +212,6 @@ def iw_nll_split(params, model, batcher: BucketedBatcher, key: jax.Array, *,
   completed = completed or {}
   total, tokens, n = 0.0, 0.0, 0
   per_sentence = {}
-  batches = batcher.epoch(0, 0, shuffle=False)
   placed = params if evaluator is None else evaluator.place(params)
   iw_batch = (functools.partial(_iw_batch, model=model) if evaluator is None
               else evaluator.iw_batch)
