@@ -135,13 +135,18 @@ def install_scripted_mi(monkeypatch):
   monkeypatch.setattr(evaluation, 'evaluate_split', fake)
 
 
+def finished_run(tmp_path_factory, name, cfg):
+  """The workdir of an uninterrupted run of cfg (a module fixture's)."""
+  workdir = str(tmp_path_factory.mktemp(name))
+  loop.train_and_evaluate(cfg, workdir)
+  return workdir
+
+
 @pytest.fixture(scope='module')
 def aggressive_run(tmp_path_factory):
   with pytest.MonkeyPatch.context() as mp:
     install_scripted_mi(mp)
-    workdir = str(tmp_path_factory.mktemp('aggressive'))
-    loop.train_and_evaluate(aggressive_config(), workdir)
-  return workdir
+    return finished_run(tmp_path_factory, 'aggressive', aggressive_config())
 
 
 def test_aggressive_mode_ends_when_validation_mi_decreases(aggressive_run):
@@ -182,9 +187,7 @@ def pretrain_config(**train):
 
 @pytest.fixture(scope='module')
 def pretrain_run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('pretrain'))
-  loop.train_and_evaluate(pretrain_config(), workdir)
-  return workdir
+  return finished_run(tmp_path_factory, 'pretrain', pretrain_config())
 
 
 def test_stage1_is_an_autoencoder_run(pretrain_run):
@@ -272,9 +275,7 @@ def cycle_config():
 
 @pytest.fixture(scope='module')
 def cycle_run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('lr_cycle'))
-  loop.train_and_evaluate(cycle_config(), workdir)
-  return workdir
+  return finished_run(tmp_path_factory, 'lr_cycle', cycle_config())
 
 
 def test_learning_rate_restarts_with_the_kl_cycle(cycle_run):
