@@ -53,9 +53,7 @@ if [ -n "${MPS:-}" ] && command -v nvidia-cuda-mps-control > /dev/null; then
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
   mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
   nvidia-cuda-mps-control -d 2> /dev/null  # fails if already running: fine
-  if timeout 120 "$PY" -c 'import jax; print("MPS on:", jax.numpy.ones(3).sum())'; then
-    :
-  else
+  if ! timeout 120 "$PY" -c 'import jax; print("MPS on:", jax.numpy.ones(3).sum())'; then
     echo "MPS does not work here; going on without it"
     echo quit | nvidia-cuda-mps-control
     unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY

@@ -95,8 +95,7 @@ def test_iw_nll_split_per_sentence_values_follow_the_sentences():
   b = evaluation.iw_batcher(seqs, batch_size=3, num_buckets=2)
   run = lambda batcher: evaluation.iw_nll_split(
       params, model, batcher.epoch(0, 0, shuffle=False), jax.random.key(3),
-      num_samples=12,
-      chunk_size=12)
+      num_samples=12, chunk_size=12)
   ra, rb = run(a), run(b)
   va, vb = np.array(ra['per_sentence']), np.array(rb['per_sentence'])
   assert ra['num_tokens'] == rb['num_tokens'] == sum(len(s) for s in seqs)
