@@ -9,8 +9,20 @@ many tests build the same steps (the same model, config and shapes) as
 separate jitted functions, and the binaries' runs compile what in-process
 runs compiled; reading the executable back replaces compiling it. The
 directory is new each session, so no test depends on an earlier run.
+Under pytest-xdist (`-n 2`, the README's command) each worker is a session
+with its own cache directory, and on a GPU no worker preallocates the
+device's memory (two would not fit).
+
+Where JAX has only its CPU backend, XLA's backend (LLVM) optimisation is off
+for the tests and the processes they start: the tests' programs are tiny
+and run a few steps, so compiling them is most of the suite's time, and
+level 0 roughly halves it (tests/train/test_steps.py: 96 -> 53 s of CPU).
+Every path a test compares is compiled the same way. The training and
+evaluation binaries keep XLA's default level outside the tests, and
+tests/test_xla_workaround.py runs its check with the default flags.
 """
 
+import importlib.metadata
 import os
 
 import jax
@@ -18,6 +30,20 @@ import pytest
 
 import vae_jax  # noqa: F401  pylint: disable=unused-import
 from vae_jax import runtime
+
+
+def _accelerator_plugin_installed() -> bool:
+  names = (d.metadata['Name'] or '' for d in importlib.metadata.distributions())
+  return any(n.lower().replace('_', '-').startswith(
+      ('jax-cuda', 'jax-rocm', 'libtpu')) for n in names)
+
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+  os.environ.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
+if ('xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', '')
+    and not _accelerator_plugin_installed()):
+  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '')
+                             + ' --xla_backend_optimization_level=0').strip()
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -128,15 +128,6 @@ def test_missing_corpus_is_a_clear_error_and_writes_nothing(tmp_path):
   assert not os.path.exists(f'{tmp_path}/w')
 
 
-def _run_fast(module, *args):
-  """`run` with XLA's backend optimisation off: compile time only."""
-  env = dict(os.environ)
-  env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '')
-                      + ' --xla_backend_optimization_level=0').strip()
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=300, env=env)
-
-
 def _write_corpus(path, docs):
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(''.join(' '.join(d) + '\n' for d in docs))
@@ -155,7 +146,7 @@ def test_document_model_binaries_on_a_tiny_corpus(tmp_path):
   _write_corpus(tmp_path / 'yahoo' / 'val.txt', docs)
   _write_corpus(tmp_path / 'yahoo' / 'test.txt', docs[::2])
   work = tmp_path / 'nvdm'
-  proc = _run_fast('experiments.nvdm', f'--data_dir={tmp_path / "yahoo"}',
+  proc = run('experiments.nvdm', f'--data_dir={tmp_path / "yahoo"}',
              f'--workdir={work}', '--vocab_size=20', '--hidden=8',
              '--latent_dim=2', '--epochs=2', '--heldout=10', '--batch_size=16',
              '--iw_samples=4', '--elbo_samples=2', '--top_dims=2')
@@ -171,7 +162,7 @@ def test_document_model_binaries_on_a_tiny_corpus(tmp_path):
                       ('sentiment.test.1', sport), ('sentiment.dev.1', sport)):
     _write_corpus(tmp_path / 'yelp' / name, _topic_docs(rng, words, 40, 3))
   work = tmp_path / 'hash'
-  proc = _run_fast('experiments.hashing', f'--data_dir={tmp_path / "yelp"}',
+  proc = run('experiments.hashing', f'--data_dir={tmp_path / "yelp"}',
              f'--workdir={work}', '--num_bits=8', '--num_components=2',
              '--hidden=8', '--epochs=1', '--num_queries=20', '--heldout=10',
              '--k=5', '--batch_size=16')
@@ -184,8 +175,8 @@ def test_document_model_binaries_on_a_tiny_corpus(tmp_path):
   assert final['baseline_tfidf_lsh_precision@5'] > 0.8
   assert 0.0 <= final['precision@5'] <= 1.0
   # a directory without the files: a clear error, and where to get them
-  proc = _run_fast('experiments.hashing', '--task=domain',
-                   f'--data_dir={tmp_path / "none"}', f'--workdir={work}2')
+  proc = run('experiments.hashing', '--task=domain',
+             f'--data_dir={tmp_path / "none"}', f'--workdir={work}2')
   assert proc.returncode == 1
   assert ("error: text_autoencoders files ['yelp/test.txt'," in proc.stderr
           and '--download' in proc.stderr and 'Traceback' not in proc.stderr)
