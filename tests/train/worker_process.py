@@ -17,7 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 def env(devices: int) -> dict[str, str]:
   """The environment of a worker with `devices` forced CPU devices."""
   # Optimisation level 0 roughly halves the compile time that dominates
-  # these runs; every run compared is compiled the same way.
+  # these runs; every run compared is compiled the same way. Set here, not
+  # only by conftest.py, which leaves it off where a GPU plugin is installed:
+  # these workers run on forced CPU devices there too.
   return dict(os.environ, JAX_PLATFORMS='cpu',
               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices} '
               '--xla_backend_optimization_level=0',
