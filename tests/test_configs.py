@@ -19,7 +19,7 @@ NAMES = sorted(os.path.splitext(os.path.basename(p))[0]
 @pytest.mark.parametrize('arg', [None, 'smoke'])
 def test_config_loads_and_builds(name, arg):
   module = importlib.import_module(f'experiments.configs.{name}')
-  config = module.get_config(arg) if name != 'default' else module.get_config()
+  config = module.get_config(arg)
   assert config.is_locked
   with pytest.raises(AttributeError):
     config.train.lerning_rate = 1.0       # a typo is an error, not a new key

@@ -5,12 +5,13 @@ The returned config is locked: a misspelt key, in a config file or on the
 command line (`--config.train.lerning_rate=...`), is an error.
 
 Run:  python -m experiments.train --config=experiments/configs/default.py
+(append `:smoke`, as to any config, for a seconds-long run)
 """
 
 import ml_collections
 
 
-def get_config() -> ml_collections.ConfigDict:
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0                    # parameters, data order and every rng stream
   # -- data ---------------------------------------------------------------
@@ -121,7 +122,7 @@ def get_config() -> ml_collections.ConfigDict:
   # misspelt one with a TypeError naming it).
   c.model.latent_kwargs.unlock()
   c.objective.temperature_schedule.unlock()
-  return c
+  return apply_arg(c, arg)
 
 
 def apply_arg(c: ml_collections.ConfigDict,
