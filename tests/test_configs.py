@@ -25,6 +25,9 @@ def test_config_loads_and_builds(name, arg):
     config.train.lerning_rate = 1.0       # a typo is an error, not a new key
   build_model(config.model, 100)
   assert config.model.kind in ('lm', 'vae')
+  if arg == 'smoke':  # seconds long, on the generated corpus
+    assert config.data.corpus == 'synthetic'
+    assert config.train.max_epochs == 2 and config.model.latent_dim == 4
 
 
 def test_unknown_config_argument_is_an_error():
