@@ -25,9 +25,14 @@ def test_config_loads_and_builds(name, arg):
     config.train.lerning_rate = 1.0       # a typo is an error, not a new key
   build_model(config.model, 100)
   assert config.model.kind in ('lm', 'vae')
-  if arg == 'smoke':  # seconds long, on the generated corpus
+  if arg == 'smoke':  # default.smoke's sizes, on the generated corpus
+    from experiments.configs import default
+    small = default.smoke(default.get_config())
     assert config.data.corpus == 'synthetic'
-    assert config.train.max_epochs == 2 and config.model.latent_dim == 4
+    for key in ('train.max_epochs', 'train.batch_size', 'model.latent_dim',
+                'model.dec_hidden', 'data.synthetic_train'):
+      group, name = key.split('.')
+      assert config[group][name] == small[group][name], key
 
 
 def test_unknown_config_argument_is_an_error():
