@@ -115,13 +115,17 @@ def row_status(row: str, runs_dir: str) -> str:
     if os.path.exists(os.path.join(stage1, 'metrics.jsonl')):
       # Li et al.'s encoder pretraining, before the main run starts
       return (f'{row}: pretraining the encoder: '
-              + _training_status(stage1).removeprefix('training, '))
+              + _training_status(stage1, then='the main run')
+              .removeprefix('training, '))
     return f'{row}: not started'
   return f'{row}: ' + _training_status(workdir)
 
 
-def _training_status(workdir: str) -> str:
-  """'training, N of at most M epochs (step S), last valid loss ...'."""
+def _training_status(workdir: str, then: str = 'its evaluation') -> str:
+  """'training, N of at most M epochs (step S), last valid loss ...'.
+
+  `then` names what follows the run, after its ETA.
+  """
   metrics = os.path.join(workdir, 'metrics.jsonl')
   valid, last_step, lr, ends = [], 0, None, [0.0]
   records = read_metrics(metrics)
@@ -166,7 +170,7 @@ def _training_status(workdir: str) -> str:
   if left > 0 and recent and min(recent) > 0:
     pace = sum(recent) / len(recent)
     parts.append(f'ETA <= {format_duration(left * pace)} at '
-                 f'{pace / 60:.1f} min an epoch, then its evaluation')
+                 f'{pace / 60:.1f} min an epoch, then {then}')
   return ', '.join(parts)
 
 

@@ -97,11 +97,14 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   # the pretraining row while its stage 1 (an autoencoder) runs
   stage1 = runs / 'ptb_vae_pretrain_fb' / 'pretrain_encoder'
   os.makedirs(stage1)
-  # picks its best by reconstruction; its -ELBO grows with the KL
+  # picks its best by reconstruction (its -ELBO grows with the KL); its ETA
+  # leads to the main run (stage 2), not to an evaluation
   (stage1 / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in (
-      {'split': 'valid', 'step': 1317, 'epoch': 1, 'loss': 130.0, 'rec': 110.0},
+      {'split': 'train', 'step': 100, 'loss': 150.0, 'time': 0.0},
+      {'split': 'valid', 'step': 1317, 'epoch': 1, 'loss': 130.0, 'rec': 110.0,
+       'time': 240.0},
       {'split': 'valid', 'step': 2634, 'epoch': 2, 'loss': 140.0,
-       'rec': 105.5})))
+       'rec': 105.5, 'time': 480.0})))
   (stage1 / 'config.json').write_text(
       json.dumps({'train': {'max_epochs': 50, 'model_selection': 'rec'}}))
   proc = run('--status', f'--runs_dir={runs}',
@@ -113,6 +116,7 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
       'loss 111.25, best 110.50 (epoch 1), lr 0.5, KL 0.04, MI 0.01, AU 0, '
       'ETA <= 7h21m00s at 4.5 min an epoch, then its evaluation',
       'ptb_vae_pretrain_fb: pretraining the encoder: 2 of at most 50 epochs '
-      '(step 2634), last valid reconstruction 105.50, best 105.50 (epoch 2)',
+      '(step 2634), last valid reconstruction 105.50, best 105.50 (epoch 2), '
+      'ETA <= 3h12m00s at 4.0 min an epoch, then the main run',
       'ptb_vae_vmf: not started']
   assert sorted(os.listdir(runs)) == ['ptb_lm', 'ptb_vae', 'ptb_vae_pretrain_fb']
