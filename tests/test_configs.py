@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from experiments.configs import default
 from vae_jax.models import build_model
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(
@@ -26,7 +27,6 @@ def test_config_loads_and_builds(name, arg):
   build_model(config.model, 100)
   assert config.model.kind in ('lm', 'vae')
   if arg == 'smoke':  # default.smoke's sizes, on the generated corpus
-    from experiments.configs import default
     small = default.smoke(default.get_config())
     assert config.data.corpus == 'synthetic'
     for key in ('train.max_epochs', 'train.batch_size', 'model.latent_dim',
