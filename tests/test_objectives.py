@@ -176,6 +176,38 @@ def test_free_bits_kingma_value_and_gradient(use_jit):
 
 
 @pytest.mark.parametrize('use_jit', [False, True])
+def test_free_bits_kingma_groups_value_and_gradient(use_jit):
+  fn = _maybe_jit(objectives.free_bits_kingma, use_jit,
+                  static_argnames='groups')
+  # Batch means per dim [0.2, 0.25, 1.5, 0.675]; two groups of two: group
+  # means [0.45, 2.175]. Floor 0.5: group 0 below it (no gradient), group 1
+  # above it (1/B to each of its entries).
+  np.testing.assert_allclose(fn(KL_PER_DIM, threshold=0.5, groups=2),
+                             0.5 + 2.175, rtol=1e-6)
+  grad = jax.grad(lambda k: fn(k, threshold=0.5, groups=2))(KL_PER_DIM)
+  np.testing.assert_allclose(grad, [[0, 0, 0.5, 0.5], [0, 0, 0.5, 0.5]])
+  # Per dimension, the same floor would clamp dim 1 (0.25) but not group
+  # 0's sum at 0.4 (0.45): the whole group passes.
+  grad = jax.grad(lambda k: fn(k, threshold=0.4, groups=2))(KL_PER_DIM)
+  np.testing.assert_allclose(grad, np.full((2, 4), 0.5))
+  # One group: the floor is on the batch-mean total KL (2.625).
+  np.testing.assert_allclose(fn(KL_PER_DIM, threshold=3.0, groups=1), 3.0)
+  np.testing.assert_allclose(fn(KL_PER_DIM, threshold=2.0, groups=1), 2.625,
+                             rtol=1e-6)
+  # As many groups as dimensions: the per-dimension floor (the default).
+  np.testing.assert_allclose(fn(KL_PER_DIM, threshold=0.3, groups=4),
+                             objectives.free_bits_kingma(KL_PER_DIM,
+                                                         threshold=0.3),
+                             rtol=1e-6)
+
+
+@pytest.mark.parametrize('groups', [3, -2])
+def test_free_bits_kingma_groups_must_divide_the_latent(groups):
+  with pytest.raises(ValueError, match='kl_groups=.*latent size 4'):
+    objectives.free_bits_kingma(KL_PER_DIM, threshold=0.3, groups=groups)
+
+
+@pytest.mark.parametrize('use_jit', [False, True])
 def test_free_bits_li_value_and_gradient(use_jit):
   fn = _maybe_jit(objectives.free_bits_li, use_jit)
   # lambda = 2.0 / 4 = 0.5 per dimension; 0.5 itself is clamped (strict >).

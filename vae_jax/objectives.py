@@ -98,28 +98,59 @@ def weighted_loss(rec_nll: ArrayLike, kl: ArrayLike, *,
   return jnp.asarray(rec_nll) + jnp.asarray(kl_weight) * jnp.asarray(kl)
 
 
+def kl_group_sums(kl_per_dim: ArrayLike, groups: int = 0) -> jax.Array:
+  """KL summed over `groups` contiguous, equal groups of the last axis.
+
+  Args:
+    kl_per_dim: <float>[..., D].
+    groups: number of groups G, a divisor of D; 0 (the default): each
+      dimension is its own group (the input is returned as it is).
+
+  Returns:
+    <float>[..., G] (<float>[..., D] for groups = 0): group g sums the
+    dimensions g * D / G to (g + 1) * D / G - 1.
+
+  Raises:
+    ValueError: `groups` is negative or does not divide D.
+  """
+  kl_per_dim = jnp.asarray(kl_per_dim)
+  if not groups:
+    return kl_per_dim
+  d = kl_per_dim.shape[-1]
+  if groups < 0 or d % groups:
+    raise ValueError(f'free bits over groups: objective.kl_groups={groups} '
+                     f'must be a positive divisor of the latent size {d} '
+                     '(or 0: one group per dimension)')
+  return jnp.sum(kl_per_dim.reshape(kl_per_dim.shape[:-1]
+                                    + (groups, d // groups)), axis=-1)
+
+
 def free_bits_kingma(kl_per_dim: ArrayLike, *, threshold: ArrayLike,
-                     mask: ArrayLike | None = None) -> jax.Array:
-  """Free bits (Kingma et al. 2016): a minibatch-level KL floor per dimension.
+                     mask: ArrayLike | None = None,
+                     groups: int = 0) -> jax.Array:
+  """Free bits (Kingma et al. 2016): a minibatch-level KL floor per group.
 
-  KL_fb = sum_d max(threshold, (1 / |M|) sum_{b in M} KL_bd),
+  KL_fb = sum_j max(threshold, (1 / |M|) sum_{b in M} sum_{d in G_j} KL_bd),
 
-  where M is the set of real (unmasked) examples of the minibatch. A latent
-  dimension whose batch-averaged KL is below `threshold` nats contributes the
-  constant `threshold` and so no gradient; above it the term is the ordinary
-  batch-mean KL. (Kingma et al. apply the floor to groups of latents; here
-  each dimension is its own group.)
+  where M is the set of real (unmasked) examples of the minibatch and G_j
+  the j-th of `groups` contiguous, equal groups of latent dimensions
+  (Kingma et al. split the latents into groups and floor each group's KL;
+  with `groups` = 0, the default, each dimension is its own group). A group
+  whose batch-averaged KL is below `threshold` nats contributes the
+  constant `threshold` and so no gradient; above it the term is the
+  group's ordinary batch-mean KL.
 
   Args:
     kl_per_dim: <float>[B, D], KL(q(z_d | x_b) || p(z_d)).
-    threshold: scalar lambda, in nats per dimension.
+    threshold: scalar lambda, in nats per group (per dimension by default).
     mask: optional <bool|float>[B]; padding rows are left out of the mean.
+    groups: number of groups, a divisor of D; 0: one per dimension.
 
   Returns:
     <float>[] scalar on the per-example scale: add it to the batch-mean
     reconstruction NLL (in place of the batch-mean KL).
   """
-  batch_kl = masked_mean(kl_per_dim, mask=mask)  # [D]
+  batch_kl = kl_group_sums(masked_mean(kl_per_dim, mask=mask), groups)  # [G]
   return jnp.sum(jnp.maximum(batch_kl, jnp.asarray(threshold)))
 
 

@@ -54,6 +54,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.objective = ml_collections.ConfigDict()
   c.objective.kl_mode = 'standard'  # | free_bits_kingma | free_bits_li | free_bits_total
   c.objective.kl_threshold = 0.0    # free-bits lambda (target KL for free_bits_li)
+  c.objective.kl_groups = 0         # free_bits_kingma: floor on this many equal groups of
+                                    # dimensions (lambda a group); 0: on each dimension
   c.objective.kl_schedule = ml_collections.ConfigDict()  # see vae_jax.schedules
   c.objective.kl_schedule.name = 'linear'
   c.objective.kl_schedule.start = 0.1    # He et al.: 0.1 -> 1 over 10 epochs

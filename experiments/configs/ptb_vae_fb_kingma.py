@@ -4,7 +4,10 @@ The configuration of ptb_vae.py with the KL floor of Kingma et al.: per
 latent dimension on the minibatch-averaged KL, lambda = 0.25 nats per
 dimension (8 nats over the 32 dimensions, the total of Li et al.'s target,
 so the two free-bits rows are comparable). No published PTB number in the
-Li et al. (2020) table: our row only.
+Li et al. (2020) table: our row only. Kingma et al. floor groups of
+latents; `--config.objective.kl_groups=G` floors G equal groups of 32 / G
+dimensions instead (lambda then per group; the row keeps one group per
+dimension).
 
   python -m experiments.train --config=experiments/configs/ptb_vae_fb_kingma.py \
       --data_dir=../shared/data/ptb --workdir=runs/ptb_vae_fb_kingma

@@ -163,11 +163,12 @@ def shard_keys():
   return out
 
 
-def kingma_free_bits():
+def kingma_free_bits(threshold=1.0, groups=0):
   """Value and gradient of the Kingma free-bits term, whole batch vs shards.
 
   kl_per_dim = c * theta^2 with per-shard means on both sides of the
-  threshold (1.0) in each dimension, so a per-shard floor would differ.
+  threshold (1.0) in each dimension, and per-shard totals on both sides of
+  2.5 (for groups=1), so a per-shard floor would differ.
   """
   c = jnp.array([[0.2, 3.0], [0.4, 2.0],    # shard 0: means 0.3, 2.5
                  [2.0, 0.1], [3.0, 0.1],    # shard 1: means 2.5, 0.1
@@ -180,7 +181,8 @@ def kingma_free_bits():
     kpd = c * theta**2
     out = {'kl_per_dim': kpd, 'kl': kpd.sum(-1)}
     return kl_objective_term(out, mask, mode='free_bits_kingma',
-                             threshold=1.0, axis_name=axis_name)
+                             threshold=threshold, groups=groups,
+                             axis_name=axis_name)
 
   value, grad = jax.value_and_grad(term)(theta, c, mask)
 
@@ -252,6 +254,7 @@ def main(out_dir):
             'errors': indivisible_errors(vocab, batches),
             'shard_keys': shard_keys(),
             'kingma': kingma_free_bits(),
+            'kingma_total': kingma_free_bits(threshold=2.5, groups=1),
             'loop': loop_run(out_dir)}
   print('RESULT ' + json.dumps(result))
 

@@ -84,6 +84,16 @@ def test_kingma_free_bits_floor_is_on_the_global_minibatch(worker):
   assert abs(k['per_shard_floor'][0] - k['whole'][0]) > 0.1
 
 
+def test_kingma_free_bits_on_groups_is_on_the_global_minibatch(worker):
+  k = worker[0]['kingma_total']
+  # one group, the total KL: its batch mean (7.5 * 1.21 + 5.7 * 0.81) / 6
+  # = 2.282 is below the floor 2.5, so the term is 6 * 2.5, no gradient
+  np.testing.assert_allclose(k['whole'], [6 * 2.5, 0.0, 0.0], rtol=1e-6)
+  np.testing.assert_allclose(k['sharded'], k['whole'], rtol=1e-6)
+  # shard 1's own total (3.1) is above it: a per-shard floor would differ
+  assert abs(k['per_shard_floor'][0] - k['whole'][0]) > 0.1
+
+
 def test_loop_smoke_shard_map_on_four_devices(worker):
   """Smoke test of train_and_evaluate with train.parallel='shard_map'."""
   run = worker[0]['loop']

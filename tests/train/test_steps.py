@@ -137,3 +137,63 @@ def test_precompile_compiles_every_shape_and_the_step_reuses_them(data):
     state, _ = p_step(state, b)
   jax.block_until_ready(state)
   assert len(first_of_shape) == 2 and not compiles
+
+
+
+def _sgd_vae(vocab, batcher):
+  # a latent head with larger weights: a KL well above float32 rounding
+  model = build_model(dict(MODEL, latent_kwargs={'init_scale': 0.5}),
+                      len(vocab))
+  tx = make_optimizer(name='sgd', learning_rate=0.1, grad_clip=5.0)
+  batch = batcher.epoch(0, 0)[0]
+  return model, tx, create_train_state(model, tx, batch, seed=0), batch
+
+
+def test_kl_groups_reach_the_objective(data):
+  """train_step's kl_groups is the Kingma floor's grouping: a grouping that
+  does not divide the latent size (4) is refused when the step is traced,
+  and a grouping with another kl_mode is refused too."""
+  model, tx, state, batch = _sgd_vae(*data)
+  for mode, groups, match in (('free_bits_kingma', 3, 'latent size 4'),
+                              ('free_bits_li', 2, "free_bits_kingma' only")):
+    step = functools.partial(train_step, model=model, tx=tx,
+                             kl_schedule=schedules.constant(1.0),
+                             kl_mode=mode, kl_threshold=0.5, kl_groups=groups)
+    with pytest.raises(ValueError, match=match):
+      jax.eval_shape(step, state, batch)
+
+
+def test_kingma_floor_on_one_group_is_a_floor_on_the_total_kl(data):
+  """One group: the floor applies to the batch-mean total KL K. Below K the
+  update is the plain VAE's, above K it is the update without a KL term;
+  the per-dimension floor at K / 2 differs from both (it clamps some of
+  the dimensions, whose means are smaller)."""
+  model, tx, state, batch = _sgd_vae(*data)
+
+  def update(weight, **kw):
+    step = jax.jit(functools.partial(train_step, model=model, tx=tx,
+                                     kl_schedule=schedules.constant(weight),
+                                     **kw))
+    new, metrics = step(state, batch)
+    return new.params, metrics
+
+  plain, m = update(1.0)
+  k = float(m['kl_sum']) / float(m['num_sentences'])
+  assert k > 0
+  no_kl, _ = update(0.0)
+  kingma = functools.partial(update, 1.0, kl_mode='free_bits_kingma')
+  below, _ = kingma(kl_threshold=k / 2, kl_groups=1)
+  above, m_above = kingma(kl_threshold=2 * k, kl_groups=1)
+  per_dim, _ = kingma(kl_threshold=k / 2)
+
+  def max_diff(a, b):
+    return max(jax.tree.leaves(jax.tree.map(
+        lambda x, y: float(jnp.max(jnp.abs(x - y))), a, b)))
+
+  assert max_diff(below, plain) < 1e-6
+  assert max_diff(above, no_kl) < 1e-6
+  assert max_diff(per_dim, plain) > 1e-4 and max_diff(per_dim, no_kl) > 1e-4
+  np.testing.assert_allclose(
+      float(m_above['loss_sum']),
+      float(m_above['rec_sum']) + float(m_above['num_sentences']) * 2 * k,
+      rtol=1e-5)

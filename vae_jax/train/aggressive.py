@@ -130,7 +130,7 @@ def split_train_step(state: TrainState, batch: dict[str, jax.Array],
                      model, tx: SplitOptimizer,
                      kl_schedule: Callable[[jax.Array], jax.Array],
                      kl_mode: str = 'standard', kl_threshold: float = 0.0,
-                     temperature_schedule=None
+                     kl_groups: int = 0, temperature_schedule=None
                      ) -> tuple[TrainState, dict[str, Any]]:
   """One update of the mode chosen by traced arguments (one compilation).
 
@@ -161,7 +161,7 @@ def split_train_step(state: TrainState, batch: dict[str, jax.Array],
   grads, sums = objective_gradients(
       state.params, batch, {'dropout': k_drop, 'latent': k_lat}, kl_weight,
       model=model, kl_mode=kl_mode, kl_threshold=kl_threshold,
-      model_kwargs=extra)
+      kl_groups=kl_groups, model_kwargs=extra)
   update = {'encoder': inner | ~decoder_only, 'decoder': ~inner}
   params, opt_state = tx.apply(grads, state.opt_state, state.params,
                                update=update)
@@ -200,11 +200,11 @@ class AggressiveStep:
   def __init__(self, *, model, tx: SplitOptimizer,
                kl_schedule: Callable[[jax.Array], jax.Array],
                kl_mode: str = 'standard', kl_threshold: float = 0.0,
-               temperature_schedule=None,
+               kl_groups: int = 0, temperature_schedule=None,
                seed: int = 0, max_inner_steps: int = 100,
                check_every: int = 15):
     kw = dict(model=model, tx=tx, kl_schedule=kl_schedule, kl_mode=kl_mode,
-              kl_threshold=kl_threshold,
+              kl_threshold=kl_threshold, kl_groups=kl_groups,
               temperature_schedule=temperature_schedule)
 
     self.step_fn = jax.jit(functools.partial(split_train_step, **kw),
@@ -287,6 +287,7 @@ def make_aggressive_step(config, model, tx: SplitOptimizer,
   return AggressiveStep(model=model, tx=tx, kl_schedule=kl_schedule,
                         kl_mode=config.objective.kl_mode,
                         kl_threshold=config.objective.kl_threshold,
+                        kl_groups=config.objective.get('kl_groups', 0),
                         temperature_schedule=temperature_schedule,
                         seed=config.seed,
                         max_inner_steps=t.aggressive_max_inner_steps,

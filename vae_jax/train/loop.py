@@ -123,6 +123,8 @@ def make_train_step(config, model, tx, steps_per_epoch: int, *,
                            kl_schedule=schedule,
                            kl_mode=config.objective.kl_mode,
                            kl_threshold=config.objective.kl_threshold,
+                           # absent from the config.json of older runs
+                           kl_groups=config.objective.get('kl_groups', 0),
                            temperature_schedule=tau)
   return make_parallel_train_step(config.train.parallel, step,
                                   batch_size=config.train.batch_size,

@@ -17,7 +17,7 @@ KL_MODES = ('standard', 'free_bits_kingma', 'free_bits_li', 'free_bits_total')
 
 
 def kl_objective_term(out: Mapping[str, jax.Array], mask: jax.Array, *,
-                      mode: str, threshold: float,
+                      mode: str, threshold: float, groups: int = 0,
                       axis_name: str | None = None) -> jax.Array:
   """Sum over the batch of the KL term that enters the loss (before beta).
 
@@ -29,6 +29,9 @@ def kl_objective_term(out: Mapping[str, jax.Array], mask: jax.Array, *,
       per example and dimension at threshold / D), 'free_bits_total' (per
       example on the total KL).
     threshold: lambda of the free-bits variant (target KL for 'free_bits_li').
+    groups: 'free_bits_kingma' only: the floor is on each of this many
+      contiguous, equal groups of latent dimensions (threshold nats a
+      group); 0: on each dimension.
     axis_name: mapped device axis the batch is split over, if any. Only
       'free_bits_kingma' needs it (its floor is on the minibatch mean); the
       other modes are sums over examples.
@@ -37,24 +40,29 @@ def kl_objective_term(out: Mapping[str, jax.Array], mask: jax.Array, *,
     A scalar: the batch *sum* of the KL term (this device's share of it when
     `axis_name` is set: the shares add up to the whole batch's term).
   """
+  if groups and mode != 'free_bits_kingma':
+    raise ValueError(f'config objective.kl_groups={groups} groups the '
+                     "dimensions of kl_mode='free_bits_kingma' only (got "
+                     f'kl_mode={mode!r}); set kl_groups=0')
   m = mask.astype(jnp.float32)
   if mode == 'standard':
     return jnp.sum(out['kl'] * m)
   if mode == 'free_bits_kingma' and axis_name is not None:
-    # The floor is on the mean over the global minibatch: pick the dimensions
+    # The floor is on the mean over the global minibatch: pick the groups
     # above it from the summed statistics; each device then contributes its
     # rows' KL in those and threshold per row in the others. The shares add
-    # up to n * sum_d max(mean_d, threshold), with its gradient.
-    per_dim = jnp.sum(out['kl_per_dim'] * m[:, None], axis=0)  # [D]
-    total = jax.lax.psum(jax.lax.stop_gradient(per_dim), axis_name)
+    # up to n * sum_j max(mean_j, threshold), with its gradient.
+    per_group = objectives.kl_group_sums(
+        jnp.sum(out['kl_per_dim'] * m[:, None], axis=0), groups)  # [G]
+    total = jax.lax.psum(jax.lax.stop_gradient(per_group), axis_name)
     count = jax.lax.psum(jnp.sum(m), axis_name)
     active = total / jnp.maximum(count, 1.0) > threshold
-    return jnp.sum(jnp.where(active, per_dim, threshold * jnp.sum(m)))
+    return jnp.sum(jnp.where(active, per_group, threshold * jnp.sum(m)))
   if mode == 'free_bits_kingma':
     n = jnp.maximum(jnp.sum(m), 1.0)
     # the helper returns the per-example average; scale back to a sum
     return objectives.free_bits_kingma(out['kl_per_dim'], threshold=threshold,
-                                       mask=mask) * n
+                                       mask=mask, groups=groups) * n
   if mode == 'free_bits_li':
     per_ex = objectives.free_bits_li(out['kl_per_dim'], target_kl=threshold)
     return jnp.sum(per_ex * m)
@@ -67,7 +75,7 @@ def kl_objective_term(out: Mapping[str, jax.Array], mask: jax.Array, *,
 
 def loss_and_metrics(out: Mapping[str, jax.Array], length: jax.Array, *,
                      kl_weight: jax.Array | float, kl_mode: str = 'standard',
-                     kl_threshold: float = 0.0,
+                     kl_threshold: float = 0.0, kl_groups: int = 0,
                      axis_name: str | None = None
                      ) -> tuple[jax.Array, dict[str, Any]]:
   """The per-sentence mean loss and metric sums for one batch.
@@ -79,7 +87,8 @@ def loss_and_metrics(out: Mapping[str, jax.Array], length: jax.Array, *,
     out: per-example model outputs.
     length: <int32>[B] predicted tokens per example (0: padding row).
     kl_weight: beta.
-    kl_mode, kl_threshold, axis_name: see `kl_objective_term`.
+    kl_mode, kl_threshold, kl_groups, axis_name: see `kl_objective_term`
+      (`kl_groups` is its `groups`).
 
   Returns:
     (loss scalar, metric sums): `rec_sum`, `kl_sum` (true KL), `loss_sum`
@@ -92,7 +101,8 @@ def loss_and_metrics(out: Mapping[str, jax.Array], length: jax.Array, *,
   if 'kl' in out:
     kl_sum = jnp.sum(out['kl'] * m)
     kl_term = kl_objective_term(out, mask, mode=kl_mode,
-                                threshold=kl_threshold, axis_name=axis_name)
+                                threshold=kl_threshold, groups=kl_groups,
+                                axis_name=axis_name)
   else:
     kl_sum = kl_term = jnp.zeros(())
   loss_sum = rec_sum + kl_weight * kl_term

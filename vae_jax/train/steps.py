@@ -40,6 +40,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
                tx: optax.GradientTransformation,
                kl_schedule: Callable[[jax.Array], jax.Array],
                kl_mode: str = 'standard', kl_threshold: float = 0.0,
+               kl_groups: int = 0,
                temperature_schedule: (Callable[[jax.Array], jax.Array]
                                       | None) = None,
                axis_name: str | None = None) -> tuple[TrainState, dict[str, Any]]:
@@ -55,7 +56,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
     model: an `RNNLanguageModel` or `SentenceVAE`.
     tx: the optimizer `state.opt_state` belongs to.
     kl_schedule: step -> KL weight beta (traced).
-    kl_mode, kl_threshold: see `vae_jax.train.losses`.
+    kl_mode, kl_threshold, kl_groups: see `vae_jax.train.losses`.
     temperature_schedule: step -> Gumbel-softmax tau, passed to the model as
       a traced scalar (no recompilation as it changes); None: the head's own.
     axis_name: mapped device axis to reduce over, if any.
@@ -69,7 +70,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, model,
   extra = model_kwargs(temperature_schedule, state.step)
   grads, sums = objective_gradients(
       state.params, batch, rngs, kl_weight, model=model, kl_mode=kl_mode,
-      kl_threshold=kl_threshold, axis_name=axis_name, model_kwargs=extra)
+      kl_threshold=kl_threshold, kl_groups=kl_groups, axis_name=axis_name,
+      model_kwargs=extra)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   new_state = state.replace(step=state.step + 1, params=params,
@@ -91,7 +93,7 @@ def model_kwargs(temperature_schedule, step: jax.Array) -> dict[str, Any]:
 def objective_gradients(params, batch: dict[str, jax.Array],
                         rngs: dict[str, jax.Array], kl_weight: jax.Array, *,
                         model, kl_mode: str = 'standard',
-                        kl_threshold: float = 0.0,
+                        kl_threshold: float = 0.0, kl_groups: int = 0,
                         axis_name: str | None = None,
                         model_kwargs: dict[str, Any] | None = None):
   """Gradient of the objective per real sentence, and the metric sums.
@@ -112,7 +114,7 @@ def objective_gradients(params, batch: dict[str, jax.Array],
                       deterministic=False, rngs=rngs, **extra)
     _, sums = loss_and_metrics(out, batch['length'], kl_weight=kl_weight,
                                kl_mode=kl_mode, kl_threshold=kl_threshold,
-                               axis_name=axis_name)
+                               kl_groups=kl_groups, axis_name=axis_name)
     return sums['loss_sum'], sums
 
   grads, sums = jax.grad(objective, has_aux=True)(params)
