@@ -104,6 +104,54 @@ def test_categorical_kl_matches_enumeration_and_scipy(use_jit):
                              np.log(3.0), rtol=1e-6)
 
 
+def _np_softmax_kl_and_grad(a, b):
+  """float64 KL(softmax(a) || softmax(b)) over the last axis and its
+  gradient in a: q_j (r_j - KL), r = log q - log p."""
+  log_q = special.log_softmax(np.float64(a), axis=-1)
+  log_p = special.log_softmax(np.float64(b), axis=-1)
+  kl = np.sum(np.exp(log_q) * (log_q - log_p), axis=-1)
+  return kl, np.exp(log_q) * (log_q - log_p - kl[..., None])
+
+
+@pytest.mark.parametrize('use_jit', [False, True])
+def test_discrete_kls_near_the_prior_keep_their_precision(use_jit):
+  """Logits within 1e-4 to 0.5 of the prior's (KLs of 1e-9 to 1e-1 nats,
+  the range a collapsing code passes through), float32 against float64
+  (accurate here: the differences are bounded away from 0, so float64
+  keeps 10 digits of the KL): relative error below 1e-4, never negative,
+  gradients to 1e-4; and finite values and gradients far from the prior.
+  The textbook float32 sums fail this (negative values, errors of many
+  times the KL)."""
+  rng = np.random.default_rng(0)
+  cat_kl = _maybe_jit(categorical.categorical_kl, use_jit)
+  bern_kl = _maybe_jit(bernoulli.bernoulli_kl, use_jit)
+  for scale in (1e-4, 1e-3, 1e-2, 1e-1, 0.5):
+    step = (rng.choice([-1.0, 1.0], size=(200, 5))
+            * rng.uniform(0.5, 1.0, size=(200, 5)) * scale)
+    prior = rng.normal(size=5)
+    a = np.float32(prior + step)
+    b = np.float32(prior)
+    # categorical: K = 5, against the prior's logits
+    ref, ref_grad = _np_softmax_kl_and_grad(a, b)
+    got = np.asarray(cat_kl(a, b), np.float64)
+    assert np.all(got >= 0)
+    np.testing.assert_allclose(got, ref, rtol=1e-4)
+    grad = jax.grad(lambda x: jnp.sum(cat_kl(x, b)))(a)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-4,
+                               atol=1e-4 * np.abs(ref_grad).max())
+    # Bernoulli: each entry a two-class code with logits (l, 0)
+    two = lambda x: np.stack([x, np.zeros_like(x)], -1)
+    ref, _ = _np_softmax_kl_and_grad(two(a), two(b))
+    got = np.asarray(bern_kl(a, b), np.float64)
+    assert np.all(got >= 0)
+    np.testing.assert_allclose(got, ref, rtol=1e-4)
+  # far from the prior: the textbook sum, finite even where q underflows
+  for fn, x in ((cat_kl, np.float32([[200.0, 0, -200.0], [3.0, -1.0, 0]])),
+                (bern_kl, np.float32([200.0, -200.0, 3.0]))):
+    value, grad = jax.value_and_grad(lambda x: jnp.sum(fn(x, 0.0 * x)))(x)
+    assert np.isfinite(value) and np.all(np.isfinite(grad)), (value, grad)
+
+
 def test_entropy_and_log_prob_match_enumeration():
   bpost = bernoulli.BernoulliPosterior(logits=jnp.asarray(B_LOGITS))
   cpost = categorical.GumbelSoftmaxPosterior(logits=jnp.asarray(C_LOGITS),

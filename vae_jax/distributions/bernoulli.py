@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from vae_jax.distributions import numerics
+
 
 def bernoulli_sample(key: jax.Array, logits: ArrayLike, *,
                      num_samples: int | None = None) -> jax.Array:
@@ -58,14 +60,16 @@ def bernoulli_kl(logits_q: ArrayLike, logits_p: ArrayLike = 0.0) -> jax.Array:
 
   Returns:
     <float>[..., D] (not summed): q (log q - log p)
-    + (1 - q) (log(1 - q) - log(1 - p)), with q = sigmoid(logits_q). The
-    default prior logits 0 are Bernoulli(0.5).
+    + (1 - q) (log(1 - q) - log(1 - p)), with q = sigmoid(logits_q), to
+    full relative precision near the prior too (the two-class
+    `numerics.softmax_kl` of logits (l, 0)). The default prior logits 0
+    are Bernoulli(0.5).
   """
-  logits_q, logits_p = jnp.asarray(logits_q), jnp.asarray(logits_p)
-  q = jax.nn.sigmoid(logits_q)
-  return (q * (jax.nn.log_sigmoid(logits_q) - jax.nn.log_sigmoid(logits_p))
-          + (1.0 - q) * (jax.nn.log_sigmoid(-logits_q)
-                         - jax.nn.log_sigmoid(-logits_p)))
+  logits_q, logits_p = jnp.broadcast_arrays(jnp.asarray(logits_q),
+                                            jnp.asarray(logits_p))
+  zero = jnp.zeros_like(logits_q)
+  return numerics.softmax_kl(jnp.stack([logits_q, zero], axis=-1),
+                             jnp.stack([logits_p, zero], axis=-1))
 
 
 def bernoulli_entropy(logits: ArrayLike) -> jax.Array:

@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from vae_jax.distributions import numerics
+
 ST_GRADIENTS = ('gumbel_softmax', 'probs')
 
 
@@ -145,11 +147,13 @@ def categorical_kl(logits_q: ArrayLike,
       to `logits_q`.
 
   Returns:
-    <float>[...]: sum_k q_k (log q_k - log p_k).
+    <float>[...]: sum_k q_k (log q_k - log p_k), to full relative precision
+    near the prior too (`numerics.softmax_kl`).
   """
-  log_q = jax.nn.log_softmax(jnp.asarray(logits_q), axis=-1)
-  log_p = _prior_log_probs(logits_p, log_q)
-  return jnp.sum(jnp.exp(log_q) * (log_q - log_p), axis=-1)
+  logits_q = jnp.asarray(logits_q)
+  if logits_p is None:                # uniform: any constant logits
+    logits_p = jnp.zeros(logits_q.shape[-1:], logits_q.dtype)
+  return numerics.softmax_kl(logits_q, logits_p)
 
 
 def categorical_entropy(logits: ArrayLike) -> jax.Array:

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from vae_jax.distributions.numerics import exp_minus_1_minus
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -41,19 +43,6 @@ def gaussian_log_prob(z: ArrayLike, mean: ArrayLike,
       _LOG_2PI + log_var + jnp.square(z - mean) * jnp.exp(-log_var), axis=-1)
 
 
-def _exp_minus_1_minus(d: jax.Array) -> jax.Array:
-  """e^d - 1 - d, to full relative precision near d = 0.
-
-  For |d| < 0.01 its Taylor series to d^5 (relative error below 1e-10);
-  elsewhere expm1(d) - d, whose rounding error relative to the result is
-  at most ~2 eps / |d| (< 3e-5 in float32 there).
-  """
-  small = jnp.abs(d) < 0.01
-  ds = jnp.where(small, d, 0.0)   # the series sees only its own inputs
-  series = 0.5 * ds * ds * (1.0 + ds / 3.0 * (1.0 + ds / 4.0 * (1.0 + ds / 5.0)))
-  return jnp.where(small, series, jnp.expm1(d) - d)
-
-
 def gaussian_kl(mean: ArrayLike, log_var: ArrayLike,
                 prior_mean: ArrayLike = 0.0,
                 prior_log_var: ArrayLike = 0.0) -> jax.Array:
@@ -69,7 +58,7 @@ def gaussian_kl(mean: ArrayLike, log_var: ArrayLike,
   """
   mean, log_var = jnp.asarray(mean), jnp.asarray(log_var)
   prior_mean, prior_log_var = jnp.asarray(prior_mean), jnp.asarray(prior_log_var)
-  return 0.5 * (_exp_minus_1_minus(log_var - prior_log_var)
+  return 0.5 * (exp_minus_1_minus(log_var - prior_log_var)
                 + jnp.square(mean - prior_mean) * jnp.exp(-prior_log_var))
 
 
