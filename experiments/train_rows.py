@@ -48,6 +48,10 @@ flags.DEFINE_integer('max_epochs', 0, 'A budget: train each row for at most '
                      'Recorded in each run\'s config.json; a run stopped by '
                      'it goes on when trained again with a larger value (move '
                      'its eval_test.json away first).')
+flags.DEFINE_integer('pretrain_max_epochs', 0, 'A budget for the encoder-'
+                     'pretraining stage alone (Li et al.\'s autoencoder), '
+                     'e.g. to fit both stages of a row into one sitting; 0: '
+                     'the --max_epochs cap.')
 flags.DEFINE_bool('dry_run', False, 'Print the commands instead of running '
                   'them.')
 flags.DEFINE_bool('status', False, 'Print where each row stands (evaluated, '
@@ -59,22 +63,27 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'configs')
 
 
-def budget_flags(row: str, config_arg: str, max_epochs: int) -> list[str]:
-  """experiments.train flags capping the row's stages at max_epochs."""
-  if not max_epochs:
+def budget_flags(row: str, config_arg: str, max_epochs: int,
+                 pretrain_max_epochs: int = 0) -> list[str]:
+  """experiments.train flags capping the row's main run at max_epochs and
+  its encoder-pretraining stage at pretrain_max_epochs (0: max_epochs)."""
+  pretrain_max_epochs = pretrain_max_epochs or max_epochs
+  if not max_epochs and not pretrain_max_epochs:
     return []
   module = importlib.import_module(f'experiments.configs.{row}')
   train = module.get_config(config_arg or None).train
   out = []
-  if max_epochs < train.max_epochs:
+  if max_epochs and max_epochs < train.max_epochs:
     out.append(f'--config.train.max_epochs={max_epochs}')
-  if max_epochs < train.get('pretrain_encoder_epochs', 0):
-    out.append(f'--config.train.pretrain_encoder_epochs={max_epochs}')
+  if pretrain_max_epochs < train.get('pretrain_encoder_epochs', 0):
+    out.append('--config.train.pretrain_encoder_epochs='
+               f'{pretrain_max_epochs}')
   return out
 
 
 def commands(row: str, runs_dir: str, data_dir: str, extra_flags=(),
-             config_arg: str = '', max_epochs: int = 0) -> list[list[str]]:
+             config_arg: str = '', max_epochs: int = 0,
+             pretrain_max_epochs: int = 0) -> list[list[str]]:
   """The train and evaluate commands of one row; [] if it is evaluated."""
   workdir = os.path.abspath(os.path.join(runs_dir, row))
   data_dir = os.path.abspath(data_dir)
@@ -86,7 +95,8 @@ def commands(row: str, runs_dir: str, data_dir: str, extra_flags=(),
   return [
       [sys.executable, '-m', 'experiments.train', f'--config={config}',
        f'--data_dir={data_dir}', f'--workdir={workdir}',
-       *budget_flags(row, config_arg, max_epochs), *extra_flags],
+       *budget_flags(row, config_arg, max_epochs, pretrain_max_epochs),
+       *extra_flags],
       [sys.executable, '-m', 'experiments.evaluate', f'--workdir={workdir}',
        f'--data_dir={data_dir}'],
   ]
@@ -198,7 +208,8 @@ def main(argv):
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   for row in FLAGS.rows:
     todo = commands(row, FLAGS.runs_dir, FLAGS.data_dir, FLAGS.extra_flags,
-                    FLAGS.config_arg, FLAGS.max_epochs)
+                    FLAGS.config_arg, FLAGS.max_epochs,
+                    FLAGS.pretrain_max_epochs)
     if not todo:
       print(f'{row}: evaluated already ({FLAGS.runs_dir}/{row}/eval_test.json)',
             flush=True)

@@ -35,9 +35,10 @@ def test_dry_run_skips_evaluated_rows_and_keeps_the_order(tmp_path):
 
 
 def test_max_epochs_caps_each_stage_below_the_configs_own(tmp_path):
-  def train_flags(max_epochs):
+  def train_flags(max_epochs, *more):
     proc = run('--dry_run', f'--runs_dir={tmp_path}', f'--data_dir={tmp_path}',
-               '--rows=ptb_vae_pretrain_fb,ptb_vae', f'--max_epochs={max_epochs}')
+               '--rows=ptb_vae_pretrain_fb,ptb_vae', f'--max_epochs={max_epochs}',
+               *more)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [l for l in proc.stdout.splitlines() if 'experiments.train ' in l]
     return [[a for a in l.split() if a.startswith('--config.')] for l in lines]
@@ -47,6 +48,13 @@ def test_max_epochs_caps_each_stage_below_the_configs_own(tmp_path):
        '--config.train.pretrain_encoder_epochs=50'],
       ['--config.train.max_epochs=50']]
   assert train_flags(0) == train_flags(100) == [[], []]
+  # the pretraining stage capped on its own, with or without the main cap
+  assert train_flags(20, '--pretrain_max_epochs=10') == [
+      ['--config.train.max_epochs=20',
+       '--config.train.pretrain_encoder_epochs=10'],
+      ['--config.train.max_epochs=20']]
+  assert train_flags(0, '--pretrain_max_epochs=10') == [
+      ['--config.train.pretrain_encoder_epochs=10'], []]
 
 
 def test_unknown_row_is_a_clear_error(tmp_path):
