@@ -75,13 +75,22 @@ def _published(values: dict, split: str) -> dict:
 
 
 def _epochs(workdir: str):
-  """Epochs trained ('a+b' with an encoder-pretraining stage), or None."""
+  """Epochs trained ('a+b' with an encoder-pretraining stage), or None;
+  'N (limit)' for a stage that ended at its config's train.max_epochs
+  rather than by its learning-rate schedule."""
   def read(d):
     try:
       with open(os.path.join(d, 'final.json')) as f:
-        return json.load(f).get('epochs')
+        epochs = json.load(f).get('epochs')
     except (OSError, ValueError):
       return None
+    try:
+      with open(os.path.join(d, 'config.json')) as f:
+        limit = json.load(f)['train']['max_epochs']
+    except (OSError, ValueError, KeyError, TypeError):
+      return epochs
+    return f'{epochs} (limit)' if epochs is not None and epochs >= limit \
+        else epochs
   main = read(workdir)
   pre = read(os.path.join(workdir, 'pretrain_encoder'))
   if main is None or pre is None:
@@ -113,7 +122,9 @@ def build_table(runs_dir: str, split: str = 'test') -> str:
   lines = [f'PTB {split} set; each cell: ours (published: Li et al. 2019 as '
            'quoted in Li et al. 2020, table 8; a published IW-NLL is the NLL '
            'a sentence implied by the published PPL). epochs: trained, '
-           'pretraining stage + main run where there is one.', '', head,
+           'pretraining stage + main run where there is one; (limit): the '
+           'stage ended at its epoch limit (train.max_epochs), before its '
+           'learning-rate schedule did.', '', head,
            '|' + ' --- |' * (len(COLUMNS) + 1)]
   for name, label, published in ROWS:
     published = _published(published, split)
