@@ -81,14 +81,16 @@ def _epochs(workdir: str):
   def read(d):
     try:
       with open(os.path.join(d, 'final.json')) as f:
-        epochs = json.load(f).get('epochs')
+        final = json.load(f)
     except (OSError, ValueError):
       return None
-    try:
-      with open(os.path.join(d, 'config.json')) as f:
-        limit = json.load(f)['train']['max_epochs']
-    except (OSError, ValueError, KeyError, TypeError):
-      return epochs
+    epochs, limit = final.get('epochs'), final.get('max_epochs')
+    if limit is None:  # a run from before final.json recorded it
+      try:
+        with open(os.path.join(d, 'config.json')) as f:
+          limit = json.load(f)['train']['max_epochs']
+      except (OSError, ValueError, KeyError, TypeError):
+        return epochs
     return f'{epochs} (limit)' if epochs is not None and epochs >= limit \
         else epochs
   main = read(workdir)

@@ -138,10 +138,12 @@ def _training_status(workdir: str, then: str = 'its evaluation') -> str:
   """
   metrics = os.path.join(workdir, 'metrics.jsonl')
   valid, last_step, lr, ends = [], 0, None, [0.0]
+  limit = None  # the epoch limit the run was last trained under
   records = read_metrics(metrics)
   for rec, seconds in zip(records, training_seconds(records)):
     last_step = max(last_step, int(rec.get('step', 0)))
     lr = rec.get('lr', lr)
+    limit = rec.get('max_epochs', limit)
     if rec.get('split') == 'valid':
       valid.append(rec)
       ends.append(seconds)  # hours trained when each epoch ended
@@ -155,6 +157,8 @@ def _training_status(workdir: str, then: str = 'its evaluation') -> str:
       train = json.load(f)['train']
   except (OSError, ValueError, KeyError):
     pass
+  if limit is not None:  # config.json keeps the value the run started with
+    train['max_epochs'] = limit
   if 'max_epochs' in train:
     epochs = f'{last["epoch"]} of at most {train["max_epochs"]} epochs'
   # The metric the run picks its best checkpoint by: 'rec' for the

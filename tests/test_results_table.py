@@ -43,6 +43,13 @@ def test_table_from_fake_workdirs(tmp_path):
     json.dump({'train': {'max_epochs': 50}}, f)
   with open(os.path.join(runs, 'ptb_lm', 'config.json'), 'w') as f:
     json.dump({'train': {'max_epochs': 100}}, f)
+  # a stage resumed under a lower cap: final.json has the limit it ended by
+  with open(os.path.join(runs, 'ptb_vae_pretrain_fb', 'pretrain_encoder',
+                         'config.json'), 'w') as f:
+    json.dump({'train': {'max_epochs': 100}}, f)
+  with open(os.path.join(runs, 'ptb_vae_pretrain_fb', 'pretrain_encoder',
+                         'final.json'), 'w') as f:
+    json.dump({'test': {}, 'step': 1, 'epochs': 31, 'max_epochs': 31}, f)
   rows = _rows(results_table.build_table(runs))
   assert len(rows) == len(results_table.ROWS) == 13
   # columns: -ELBO, rec, IW-NLL, PPL, KL, MI, AU, epochs; ours (published);
@@ -51,7 +58,7 @@ def test_table_from_fake_workdirs(tmp_path):
                              '–', '–', '–', '94']
   assert rows['VAE + pretraining + free bits (Li)'] == [
       '103.00 (102.41)', '96.50', '100.25 (100.23)', '96.50 (96.86)',
-      '6.50 (6.54)', '5.00 (5.31)', '31 (32)', '31+50 (limit)']
+      '6.50 (6.54)', '5.00 (5.31)', '31 (32)', '31 (limit)+50 (limit)']
   assert rows['vMF VAE'] == ['110.00', '97.75', '104.00', '110.50', '12.25',
                              '4.00', '32', '–']
   assert rows['VAE + monotonic annealing'] == [

@@ -87,15 +87,16 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   os.makedirs(runs / 'ptb_vae')
   # epoch 1 in 180 s; epoch 2 in 360 s, a break of an hour left out (the
   # restart's first record has no rate: its 100 steps since the last record
-  # count at the next record's 10 a second)
+  # count at the next record's 10 a second); resumed under a 30-epoch cap,
+  # which its train records carry (config.json keeps the starting 100)
   recs = [{'split': 'train', 'step': 100, 'lr': 1.0, 'loss': 120.0,
-           'time': 0.0},
+           'time': 0.0, 'max_epochs': 100},
           {'split': 'valid', 'step': 1317, 'epoch': 1, 'loss': 110.5,
            'kl': 0.49, 'mi': 0.3, 'au': 2.0, 'time': 180.0},
           {'split': 'train', 'step': 1417, 'lr': 0.5, 'loss': 104.0,
            'time': 3780.0},
           {'split': 'train', 'step': 2417, 'lr': 0.5, 'loss': 104.0,
-           'time': 3880.0, 'steps_per_sec': 10.0},
+           'time': 3880.0, 'steps_per_sec': 10.0, 'max_epochs': 30},
           {'split': 'valid', 'step': 2634, 'epoch': 2, 'loss': 111.25,
            'kl': 0.04, 'mi': 0.01, 'au': 0.0, 'time': 4130.0}]
   with open(runs / 'ptb_vae' / 'metrics.jsonl', 'w') as f:
@@ -120,9 +121,9 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert proc.stdout.splitlines() == [
       'ptb_lm: evaluated: NLL 99.89, PPL 95.36',
-      'ptb_vae: training, 2 of at most 100 epochs (step 2634), last valid '
+      'ptb_vae: training, 2 of at most 30 epochs (step 2634), last valid '
       'loss 111.25, best 110.50 (epoch 1), lr 0.5, KL 0.04, MI 0.01, AU 0, '
-      'ETA <= 7h21m00s at 4.5 min an epoch, then its evaluation',
+      'ETA <= 2h06m00s at 4.5 min an epoch, then its evaluation',
       'ptb_vae_pretrain_fb: pretraining the encoder: 2 of at most 50 epochs '
       '(step 2634), last valid reconstruction 105.50, best 105.50 (epoch 2), '
       'ETA <= 3h12m00s at 4.0 min an epoch, then the main run',

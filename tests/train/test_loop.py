@@ -116,6 +116,15 @@ def test_run_ended_at_max_epochs_goes_on_with_a_larger_one(uninterrupted,
   valid = [r['epoch'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
            if r['split'] == 'valid']
   assert valid == [1, 2]
+  # the limit each part ran under is on its train records and in final.json
+  # (config.json keeps the one the run started with)
+  limits = [r['max_epochs'] for r in read_metrics(
+      os.path.join(workdir, 'metrics.jsonl')) if r['split'] == 'train']
+  assert limits[0] == 1 and limits[-1] == 2
+  with open(os.path.join(workdir, 'final.json')) as f:
+    assert json.load(f)['max_epochs'] == 2
+  with open(os.path.join(workdir, 'config.json')) as f:
+    assert json.load(f)['train']['max_epochs'] == 1
 
 
 def test_run_whose_halvings_are_spent_stays_stopped_under_a_larger_cap(

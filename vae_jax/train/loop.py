@@ -266,6 +266,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         _check_finite(acc, f'epoch {epoch}, batch {i}')
         summary = summarize(acc)
         summary['lr'] = lr
+        summary['max_epochs'] = t.max_epochs  # this run's, if resumed with another
         summary['param_norm'] = float(param_norm(state.params))
         rates = progress.update(step, summary['num_tokens'],
                                 epoch_steps_left=len(batches) - 1 - i)
@@ -345,8 +346,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   writer.write('test', step, meta['epoch'], **test)
   if chief:
     with open(os.path.join(workdir, 'final.json'), 'w') as f:
-      json.dump({'test': test, 'step': step, 'epochs': meta['epoch']}, f,
-                indent=2)
+      json.dump({'test': test, 'step': step, 'epochs': meta['epoch'],
+                 'max_epochs': t.max_epochs}, f, indent=2)
     generation.write_samples(os.path.join(workdir, 'samples.txt'), model,
                              params, inputs, config, seed=config.seed)
     plotting.plot_run(workdir)
