@@ -68,7 +68,7 @@ def budget_flags(row: str, config_arg: str, max_epochs: int,
   """experiments.train flags capping the row's main run at max_epochs and
   its encoder-pretraining stage at pretrain_max_epochs (0: max_epochs)."""
   pretrain_max_epochs = pretrain_max_epochs or max_epochs
-  if not max_epochs and not pretrain_max_epochs:
+  if not pretrain_max_epochs:   # neither cap given
     return []
   module = importlib.import_module(f'experiments.configs.{row}')
   train = module.get_config(config_arg or None).train

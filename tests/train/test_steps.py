@@ -139,7 +139,6 @@ def test_precompile_compiles_every_shape_and_the_step_reuses_them(data):
   assert len(first_of_shape) == 2 and not compiles
 
 
-
 def _sgd_vae(vocab, batcher):
   # a latent head with larger weights: a KL well above float32 rounding
   model = build_model(dict(MODEL, latent_kwargs={'init_scale': 0.5}),
@@ -149,18 +148,33 @@ def _sgd_vae(vocab, batcher):
   return model, tx, create_train_state(model, tx, batch, seed=0), batch
 
 
-def test_kl_groups_reach_the_objective(data):
-  """train_step's kl_groups is the Kingma floor's grouping: a grouping that
-  does not divide the latent size (4) is refused when the step is traced,
-  and a grouping with another kl_mode is refused too."""
-  model, tx, state, batch = _sgd_vae(*data)
-  for mode, groups, match in (('free_bits_kingma', 3, 'latent size 4'),
-                              ('free_bits_li', 2, "free_bits_kingma' only")):
-    step = functools.partial(train_step, model=model, tx=tx,
-                             kl_schedule=schedules.constant(1.0),
-                             kl_mode=mode, kl_threshold=0.5, kl_groups=groups)
-    with pytest.raises(ValueError, match=match):
-      jax.eval_shape(step, state, batch)
+def test_kl_groups_reach_the_objective_from_the_config(data):
+  """objective.kl_groups reaches the Kingma floor through the loop's train
+  step, plain and aggressive: a grouping that does not divide the latent
+  size (4) is refused when the step is traced, before anything runs, and
+  so is a grouping with another kl_mode."""
+  # pylint: disable=g-import-not-at-top
+  from experiments.configs import default
+  from vae_jax.train import aggressive, loop
+  model, _, _, batch = _sgd_vae(*data)
+  cases = (('free_bits_kingma', 3, 'latent size 4'),
+           ('free_bits_li', 2, "free_bits_kingma' only"))
+  for split in (False, True):
+    make = aggressive.make_split_optimizer if split else make_optimizer
+    tx = make(name='sgd', learning_rate=0.1, grad_clip=5.0)
+    state = create_train_state(model, tx, batch, seed=0)
+    for mode, groups, match in cases:
+      c = default.get_config()
+      c.objective.kl_mode, c.objective.kl_groups = mode, groups
+      c.train.aggressive = split
+      ps = loop.make_train_step(c, model, tx, steps_per_epoch=10)
+      if split:
+        trace = lambda: ps.step_fn(state, batch, jnp.int32(0),  # pylint: disable=cell-var-from-loop
+                                   jnp.asarray(False))
+      else:
+        trace = lambda: ps.step(state, ps.put_batch(batch))  # pylint: disable=cell-var-from-loop
+      with pytest.raises(ValueError, match=match):
+        jax.eval_shape(trace)
 
 
 def test_kingma_floor_on_one_group_is_a_floor_on_the_total_kl(data):

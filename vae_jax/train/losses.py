@@ -25,7 +25,7 @@ def kl_objective_term(out: Mapping[str, jax.Array], mask: jax.Array, *,
     out: the model's per-example outputs.
     mask: <bool>[B], real examples.
     mode: 'standard' (plain KL), 'free_bits_kingma' (Kingma et al. 2016,
-      per dimension on the minibatch mean), 'free_bits_li' (Li et al. 2019,
+      per dimension or group on the minibatch mean), 'free_bits_li' (Li et al. 2019,
       per example and dimension at threshold / D), 'free_bits_total' (per
       example on the total KL).
     threshold: lambda of the free-bits variant (target KL for 'free_bits_li').
