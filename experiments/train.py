@@ -36,11 +36,12 @@ def main(argv):
   from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
   from vae_jax.train.loop import (NonFiniteLossError,  # pylint: disable=g-import-not-at-top
                                   train_and_evaluate)
+  from vae_jax.train.workdir_lock import WorkdirBusyError  # pylint: disable=g-import-not-at-top
   config, workdir = flags_common.resolve(FLAGS.config)
   flags_common.initialize_distributed()
   try:
     train_and_evaluate(config, workdir)
-  except (DataError, NonFiniteLossError) as e:
+  except (DataError, NonFiniteLossError, WorkdirBusyError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   from vae_jax.train.distributed import is_chief  # pylint: disable=g-import-not-at-top

@@ -21,6 +21,7 @@ from the pace of its last epochs) without running anything.
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -188,6 +189,31 @@ def _training_status(workdir: str, then: str = 'its evaluation') -> str:
   return ', '.join(parts)
 
 
+def run_child(cmd, cwd) -> int:
+  """Runs `cmd`; returns its exit status, or -N after signal N.
+
+  SIGTERM or SIGHUP sent to this process is passed on to the child (else
+  `kill <queue pid>` would leave the training running, orphaned, beside
+  the queue started again), and the result is then -N whatever the child
+  made of it.
+  """
+  child = subprocess.Popen(cmd, cwd=cwd)
+  forwarded = []
+
+  def forward(signum, frame):
+    del frame
+    forwarded.append(signum)
+    child.send_signal(signum)
+  handled = (signal.SIGTERM, signal.SIGHUP)
+  previous = {s: signal.signal(s, forward) for s in handled}
+  try:
+    rc = child.wait()
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+  return -forwarded[0] if forwarded else rc
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -222,7 +248,11 @@ def main(argv):
       print(f'{row}: {" ".join(cmd)}', flush=True)
       if FLAGS.dry_run:
         continue
-      rc = subprocess.call(cmd, cwd=repo)
+      rc = run_child(cmd, repo)
+      if rc < 0:
+        print(f'{row}: stopped by signal {-rc}; rerun to resume it',
+              file=sys.stderr)
+        sys.exit(128 - rc)
       if rc:
         print(f'error: {row} failed (exit {rc}); rerun to resume it',
               file=sys.stderr)

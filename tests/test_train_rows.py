@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = ('--config.data.synthetic_train=64,--config.data.synthetic_valid=16,'
@@ -129,3 +131,34 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
       'ETA <= 3h12m00s at 4.0 min an epoch, then the main run',
       'ptb_vae_vmf: not started']
   assert sorted(os.listdir(runs)) == ['ptb_lm', 'ptb_vae', 'ptb_vae_pretrain_fb']
+
+
+def test_terminating_the_queue_stops_its_training_child(tmp_path):
+  """`kill <queue pid>` reaches the running row (no orphan left training)."""
+  pid_file = tmp_path / 'child.pid'
+  child = ('import os, time; open(%r, "w").write(str(os.getpid())); '
+           'time.sleep(120)' % str(pid_file))
+  queue = subprocess.Popen(
+      [sys.executable, '-c',
+       'import sys; from experiments.train_rows import run_child; '
+       f'sys.exit(-run_child([sys.executable, "-c", {child!r}], "."))'],
+      cwd=ROOT)
+  try:
+    for _ in range(600):
+      if pid_file.exists() and pid_file.read_text():
+        break
+      time.sleep(0.05)
+    child_pid = int(pid_file.read_text())
+    queue.terminate()
+    assert queue.wait(timeout=30) == signal.SIGTERM  # run_child saw it: -15
+  finally:
+    queue.kill()
+  for _ in range(600):  # reaped by run_child's wait, so gone, not a zombie
+    try:
+      os.kill(child_pid, 0)
+    except ProcessLookupError:
+      break
+    time.sleep(0.05)
+  else:
+    os.kill(child_pid, signal.SIGKILL)
+    raise AssertionError('the training child outlived its queue')

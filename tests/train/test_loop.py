@@ -1,5 +1,6 @@
 """The training loop: resume after a crash, NaN stop, bad input, outputs."""
 
+import hashlib
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import pytest
 
 from experiments.configs import synthetic_vae
 from vae_jax.data import DataError
-from vae_jax.train import loop, restore
+from vae_jax.train import loop, restore, workdir_lock
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
 from vae_jax.train.plateau import Plateau
@@ -125,6 +126,36 @@ def test_run_ended_at_max_epochs_goes_on_with_a_larger_one(uninterrupted,
     assert json.load(f)['max_epochs'] == 2
   with open(os.path.join(workdir, 'config.json')) as f:
     assert json.load(f)['train']['max_epochs'] == 1
+
+
+def _tree_digest(directory):
+  digest = {}
+  for root, _, files in os.walk(directory):
+    for name in files:
+      path = os.path.join(root, name)
+      with open(path, 'rb') as f:
+        digest[os.path.relpath(path, directory)] = hashlib.sha256(
+            f.read()).hexdigest()
+  return digest
+
+
+def test_second_run_of_a_busy_workdir_fails_and_changes_nothing(
+    uninterrupted, tmp_path):
+  """While a run holds the workdir, another (a longer resume) is refused."""
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(uninterrupted[0], workdir)
+  with workdir_lock.exclusive_workdir(workdir):
+    before = _tree_digest(workdir)  # the lock file included
+    with pytest.raises(workdir_lock.WorkdirBusyError,
+                       match=f'pid {os.getpid()} on '):
+      loop.train_and_evaluate(tiny_config(max_epochs=3), workdir)
+    assert _tree_digest(workdir) == before  # no checkpoint, metric or plot
+  # released when its holder ends, by any exit: the next one gets it
+  with pytest.raises(KeyError):
+    with workdir_lock.exclusive_workdir(workdir):
+      raise KeyError('crash')
+  with workdir_lock.exclusive_workdir(workdir):
+    pass
 
 
 def test_run_whose_halvings_are_spent_stays_stopped_under_a_larger_cap(

@@ -6,6 +6,7 @@ epoch, halves the learning rate on plateaus, checkpoints, and resumes from
 the latest checkpoint when started again in the same workdir.
 """
 
+import contextlib
 import functools
 import json
 import math
@@ -34,6 +35,7 @@ from vae_jax.train.state import (TrainState, count_params, create_train_state,
                                  set_learning_rate)
 from vae_jax.train.steps import (merge_metrics_jit, param_norm, summarize,
                                   train_step)
+from vae_jax.train.workdir_lock import exclusive_workdir
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -148,14 +150,23 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   plots/*.png, samples.txt and final.json (test metrics). With several
   processes (`vae_jax.train.distributed`) every process runs this, reads its
   own rows of each batch and gets the same results; process 0 writes the
-  files and all of them the checkpoints (orbax).
+  files and all of them the checkpoints (orbax). Process 0 holds the
+  workdir's lock while it runs: a second run of the same workdir raises
+  `WorkdirBusyError` before it changes anything.
 
   Returns:
     The final test metrics.
   """
+  inputs = prepare_inputs(config, workdir)  # creates workdir once data is good
+  with (exclusive_workdir(workdir) if distributed.is_chief()
+        else contextlib.nullcontext()):
+    return _train_and_evaluate(config, workdir, inputs)
+
+
+def _train_and_evaluate(config, workdir: str,
+                        inputs: Inputs) -> dict[str, Any]:
   from vae_jax import plotting  # pylint: disable=g-import-not-at-top
   from vae_jax.analysis import generation  # pylint: disable=g-import-not-at-top
-  inputs = prepare_inputs(config, workdir)  # creates workdir once data is good
   model, tx = build_everything(config, inputs)
   train_b = inputs.batchers['train']
   if jax.process_count() > 1:  # this process's rows of every global batch
