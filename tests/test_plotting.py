@@ -74,3 +74,11 @@ def test_mi_ceiling_is_log_of_the_validation_count():
              {'split': 'valid', 'epoch': 2, 'num_sentences': 3370.0}]
   np.testing.assert_allclose(plotting.mi_ceiling(records), np.log(3370))
   assert plotting.mi_ceiling(records[:1]) is None  # no validation count
+
+
+def test_test_figures_stand_at_the_best_epoch_or_else_the_end():
+  records = [{'split': 'valid', 'epoch': 1, 'neg_elbo': 9.0},
+             {'split': 'test', 'epoch': 5, 'best_epoch': 3, 'neg_elbo': 7.0},
+             {'split': 'test', 'epoch': 6, 'neg_elbo': 6.5},  # an older run
+             {'split': 'test', 'epoch': 6, 'best_epoch': 4}]  # no such key
+  assert plotting.test_points(records, 'neg_elbo') == ([3, 6], [7.0, 6.5])

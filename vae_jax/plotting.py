@@ -35,6 +35,15 @@ def _series(records: Sequence[dict[str, Any]], split: str, key: str):
   return xs, ys
 
 
+def test_points(records: Sequence[dict[str, Any]], key: str):
+  """The test figures, each at the epoch of the parameters it evaluates
+  (the best checkpoint's `best_epoch`; older runs' records lack it and
+  stand at the epoch the run ended)."""
+  test = [r for r in records
+          if r.get('split') == 'test' and isinstance(r.get(key), (int, float))]
+  return [r.get('best_epoch', r['epoch']) for r in test], [r[key] for r in test]
+
+
 def lr_change_epochs(records: Sequence[dict[str, Any]]) -> list[float]:
   """Epochs (fractional, as logged) of the first training log line after
   each change of the learning rate."""
@@ -112,7 +121,7 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
       if xs:
         ax.plot(xs, ys, style, ms=3,
                 label='train' if split == 'train_epoch' else 'valid')
-    xs, ys = _series(records, 'test', key)
+    xs, ys = test_points(records, key)
     if xs:
       ax.plot(xs, ys, '*', ms=10, label='test (best)')
     _decorate(ax, lr_changes, label)

@@ -12,6 +12,7 @@ import pytest
 
 from experiments.configs import synthetic_vae
 from vae_jax.data import DataError
+from vae_jax import plotting
 from vae_jax.train import loop, restore, workdir_lock
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
@@ -179,6 +180,26 @@ def test_run_whose_halvings_are_spent_stays_stopped_under_a_larger_cap(
   valid = [r['epoch'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
            if r['split'] == 'valid']
   assert valid == [1]
+
+
+def test_test_figures_are_placed_at_the_best_epoch(tmp_path, monkeypatch):
+  """Epoch 2 made worse than epoch 1: the test evaluates (and the loss
+  figure plots) epoch 1's checkpoint, not the end of the run."""
+  workdir = str(tmp_path)
+  real_update = Plateau.update
+
+  def first_is_best(self, state, epoch, value):
+    return real_update(self, state, epoch, value + 1e6 * epoch)
+
+  monkeypatch.setattr(Plateau, 'update', first_is_best)
+  loop.train_and_evaluate(tiny_config(), workdir)
+  with open(os.path.join(workdir, 'final.json')) as f:
+    final = json.load(f)
+  assert (final['epochs'], final['best_epoch']) == (2, 1)
+  records = read_metrics(os.path.join(workdir, 'metrics.jsonl'))
+  [test] = [r for r in records if r['split'] == 'test']
+  assert (test['epoch'], test['best_epoch']) == (2, 1)
+  assert plotting.test_points(records, 'neg_elbo') == ([1], [test['neg_elbo']])
 
 
 def test_resuming_with_another_config_says_what_changed(uninterrupted,

@@ -348,17 +348,20 @@ def _train_and_evaluate(config, workdir: str,
     progress.exclude(time.perf_counter() - t_eval)
 
   # -- final evaluation with the best parameters -----------------------------
-  params = state.params
+  params, best_epoch = state.params, meta['epoch']
   if best.latest_step() is not None:
-    params = best.restore(state)[0].params
+    best_state, best_meta = best.restore(state)
+    params, best_epoch = best_state.params, best_meta['epoch'] + 1
   test = evaluation.evaluate_split(params, model, inputs.batchers['test'],
                                    jax.random.fold_in(eval_rng, 10**6),
                                    evaluator=evaluator)
-  writer.write('test', step, meta['epoch'], **test)
+  # the record's epoch is where the run ended; the figures are best_epoch's
+  writer.write('test', step, meta['epoch'], best_epoch=best_epoch, **test)
   if chief:
     with open(os.path.join(workdir, 'final.json'), 'w') as f:
       json.dump({'test': test, 'step': step, 'epochs': meta['epoch'],
-                 'max_epochs': t.max_epochs}, f, indent=2)
+                 'best_epoch': best_epoch, 'max_epochs': t.max_epochs},
+                f, indent=2)
     generation.write_samples(os.path.join(workdir, 'samples.txt'), model,
                              params, inputs, config, seed=config.seed)
     plotting.plot_run(workdir)
