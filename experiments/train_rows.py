@@ -159,7 +159,7 @@ def _training_status(workdir: str, then: str = 'its evaluation') -> str:
   except (OSError, ValueError, KeyError):
     pass
   if limit is not None:  # config.json keeps the value the run started with
-    train['max_epochs'] = limit
+    train['max_epochs'] = int(limit)  # logged as a float
   if 'max_epochs' in train:
     epochs = f'{last["epoch"]} of at most {train["max_epochs"]} epochs'
   # The metric the run picks its best checkpoint by: 'rec' for the

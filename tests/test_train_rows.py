@@ -90,7 +90,8 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   # epoch 1 in 180 s; epoch 2 in 360 s, a break of an hour left out (the
   # restart's first record has no rate: its 100 steps since the last record
   # count at the next record's 10 a second); resumed under a 30-epoch cap,
-  # which its train records carry (config.json keeps the starting 100)
+  # which its train records carry, as a float like every logged figure
+  # (config.json keeps the starting 100)
   recs = [{'split': 'train', 'step': 100, 'lr': 1.0, 'loss': 120.0,
            'time': 0.0, 'max_epochs': 100},
           {'split': 'valid', 'step': 1317, 'epoch': 1, 'loss': 110.5,
@@ -98,7 +99,7 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
           {'split': 'train', 'step': 1417, 'lr': 0.5, 'loss': 104.0,
            'time': 3780.0},
           {'split': 'train', 'step': 2417, 'lr': 0.5, 'loss': 104.0,
-           'time': 3880.0, 'steps_per_sec': 10.0, 'max_epochs': 30},
+           'time': 3880.0, 'steps_per_sec': 10.0, 'max_epochs': 30.0},
           {'split': 'valid', 'step': 2634, 'epoch': 2, 'loss': 111.25,
            'kl': 0.04, 'mi': 0.01, 'au': 0.0, 'time': 4130.0}]
   with open(runs / 'ptb_vae' / 'metrics.jsonl', 'w') as f:
