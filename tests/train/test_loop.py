@@ -1,6 +1,5 @@
 """The training loop: resume after a crash, NaN stop, bad input, outputs."""
 
-import hashlib
 import json
 import os
 import re
@@ -12,6 +11,7 @@ import pytest
 
 from experiments.configs import synthetic_vae
 from vae_jax.data import DataError
+from vae_jax.data.download import sha256_file
 from vae_jax import plotting
 from vae_jax.train import loop, restore, workdir_lock
 from vae_jax.train.inputs import prepare_inputs
@@ -130,14 +130,9 @@ def test_run_ended_at_max_epochs_goes_on_with_a_larger_one(uninterrupted,
 
 
 def _tree_digest(directory):
-  digest = {}
-  for root, _, files in os.walk(directory):
-    for name in files:
-      path = os.path.join(root, name)
-      with open(path, 'rb') as f:
-        digest[os.path.relpath(path, directory)] = hashlib.sha256(
-            f.read()).hexdigest()
-  return digest
+  return {os.path.relpath(os.path.join(root, name), directory):
+          sha256_file(os.path.join(root, name))
+          for root, _, files in os.walk(directory) for name in files}
 
 
 def test_second_run_of_a_busy_workdir_fails_and_changes_nothing(

@@ -90,9 +90,9 @@ def test_processes_agree_and_match_one_process(runs, kind):
       # bitwise the same on both processes (one replicated result) ...
       np.testing.assert_array_equal(got[k], _params(out, f'{kind}-p0')[k])
       # ... and one process's update on the global batch, to float rounding
-      # (sums in another order). The worker trains with SGD: a gradient
-      # 2x too large would be off by up to 0.72, a missing process's half
-      # of the batch by as much. (With Adam, used before, a 2x gradient
+      # (sums in another order; 1.2e-7 measured). The worker trains with
+      # SGD: a gradient 2x too large would be off by up to 0.72 (measured
+      # by doubling the rate). (With Adam, used before, a 2x gradient
       # hardly showed, and rounding noise in a near-zero gradient was
       # magnified to 1.75e-6 on a Zen 4 host.)
       np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-6,
