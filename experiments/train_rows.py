@@ -15,12 +15,17 @@ prints the table.
 Every row of the table takes hours on a CPU (BUILD_NOTES.md, "PTB runs"):
 order `--rows` by what you need first, or cap them with `--max_epochs`.
 `--status` prints where each row stands (with an ETA for a training row
-from the pace of its last epochs) without running anything.
+from the pace of its last epochs) without running anything. A row that
+was evaluated after stopping at such a cap goes on with `--extend` (and a
+larger `--max_epochs`, or none for the configs' own schedule): its capped
+evaluation moves to `<workdir>/capped_at_<N>_epochs/` and the run resumes
+from its latest checkpoint.
 """
 
 import importlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,12 +52,19 @@ flags.DEFINE_integer('max_epochs', 0, 'A budget: train each row for at most '
                      'it has one, too), where the papers\' schedule runs to '
                      '100 or to the fifth halving; 0: the configs\' own. '
                      'Recorded in each run\'s config.json; a run stopped by '
-                     'it goes on when trained again with a larger value (move '
-                     'its eval_test.json away first).')
+                     'it goes on when trained again with a larger value '
+                     '(--extend, once it has been evaluated).')
 flags.DEFINE_integer('pretrain_max_epochs', 0, 'A budget for the encoder-'
                      'pretraining stage alone (Li et al.\'s autoencoder), '
                      'e.g. to fit both stages of a row into one sitting; 0: '
                      'the --max_epochs cap.')
+flags.DEFINE_bool('extend', False, 'Train on the evaluated rows that stopped '
+                  'at an epoch cap (final.json: epochs == max_epochs), up to '
+                  '--max_epochs or the configs\' own schedule: their '
+                  'evaluation (eval_test.*, final.json, samples.txt, plots) '
+                  'moves to <workdir>/capped_at_<N>_epochs/ and the run '
+                  'resumes from its latest checkpoint. Rows that ended by '
+                  'their own schedule (the last halving) stay as they are.')
 flags.DEFINE_bool('dry_run', False, 'Print the commands instead of running '
                   'them.')
 flags.DEFINE_bool('status', False, 'Print where each row stands (evaluated, '
@@ -82,13 +94,68 @@ def budget_flags(row: str, config_arg: str, max_epochs: int,
   return out
 
 
+EVALUATION_FILES = ('eval_test.json', 'eval_test.md', 'final.json',
+                    'samples.txt')
+
+
+def epoch_limit(row: str, config_arg: str, max_epochs: int) -> int:
+  """The epochs the row's main run may train: the cap or the config's."""
+  module = importlib.import_module(f'experiments.configs.{row}')
+  own = module.get_config(config_arg or None).train.max_epochs
+  return min(max_epochs, own) if max_epochs else own
+
+
+def why_not_extend(row: str, runs_dir: str, config_arg: str = '',
+                   max_epochs: int = 0) -> str | None:
+  """None if the evaluated row stopped at an epoch cap below today's limit;
+  otherwise why it cannot go on."""
+  final = os.path.join(runs_dir, row, 'final.json')
+  if not os.path.exists(final):
+    return f'no {final} (was it trained by experiments.train?)'
+  with open(final) as f:
+    rec = json.load(f)
+  epochs, cap = rec['epochs'], rec.get('max_epochs')
+  if cap is None or epochs < cap:
+    return (f'it ended by its own schedule after epoch {epochs}'
+            + (f' of at most {cap}' if cap is not None else ''))
+  limit = epoch_limit(row, config_arg, max_epochs)
+  if limit <= epochs:
+    return (f'it trained {epochs} epochs, and the limit now is {limit} '
+            '(give a larger --max_epochs)')
+  return None
+
+
+def archive_evaluation(workdir: str) -> str:
+  """Moves a capped run's evaluation to <workdir>/capped_at_<N>_epochs/
+  (its plots copied) so that the run can go on; returns that directory."""
+  with open(os.path.join(workdir, 'final.json')) as f:
+    epochs = json.load(f)['epochs']
+  dest = os.path.join(workdir, f'capped_at_{epochs}_epochs')
+  if os.path.exists(dest):
+    raise FileExistsError(f'{dest} exists already; move it away first')
+  os.makedirs(dest)
+  if os.path.isdir(os.path.join(workdir, 'plots')):
+    shutil.copytree(os.path.join(workdir, 'plots'),
+                    os.path.join(dest, 'plots'))
+  for name in EVALUATION_FILES:  # eval_test.json last: the row's "done" mark
+    path = os.path.join(workdir, name)
+    if os.path.exists(path) and name != 'eval_test.json':
+      os.replace(path, os.path.join(dest, name))
+  os.replace(os.path.join(workdir, 'eval_test.json'),
+             os.path.join(dest, 'eval_test.json'))
+  return dest
+
+
 def commands(row: str, runs_dir: str, data_dir: str, extra_flags=(),
              config_arg: str = '', max_epochs: int = 0,
-             pretrain_max_epochs: int = 0) -> list[list[str]]:
-  """The train and evaluate commands of one row; [] if it is evaluated."""
+             pretrain_max_epochs: int = 0,
+             skip_evaluated: bool = True) -> list[list[str]]:
+  """The train and evaluate commands of one row; [] if it is evaluated
+  (unless not skip_evaluated)."""
   workdir = os.path.abspath(os.path.join(runs_dir, row))
   data_dir = os.path.abspath(data_dir)
-  if os.path.exists(os.path.join(workdir, 'eval_test.json')):
+  if skip_evaluated and os.path.exists(os.path.join(workdir,
+                                                    'eval_test.json')):
     return []
   config = os.path.join(CONFIG_DIR, f'{row}.py')
   if config_arg:
@@ -237,9 +304,26 @@ def main(argv):
     sys.exit(2)
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   for row in FLAGS.rows:
+    evaluated = os.path.join(FLAGS.runs_dir, row, 'eval_test.json')
+    extend_dry = False
+    if FLAGS.extend and os.path.exists(evaluated):
+      why = why_not_extend(row, FLAGS.runs_dir, FLAGS.config_arg,
+                           FLAGS.max_epochs)
+      if why:
+        print(f'{row}: not extended: {why}', flush=True)
+        continue
+      if FLAGS.dry_run:
+        print(f'{row}: would move its evaluation to '
+              f'{os.path.join(FLAGS.runs_dir, row)}/capped_at_<N>_epochs and '
+              'train on', flush=True)
+        extend_dry = True
+      else:
+        dest = archive_evaluation(os.path.join(FLAGS.runs_dir, row))
+        print(f'{row}: its capped evaluation moved to {dest}; training on',
+              flush=True)
     todo = commands(row, FLAGS.runs_dir, FLAGS.data_dir, FLAGS.extra_flags,
                     FLAGS.config_arg, FLAGS.max_epochs,
-                    FLAGS.pretrain_max_epochs)
+                    FLAGS.pretrain_max_epochs, skip_evaluated=not extend_dry)
     if not todo:
       print(f'{row}: evaluated already ({FLAGS.runs_dir}/{row}/eval_test.json)',
             flush=True)

@@ -81,6 +81,60 @@ def test_real_row_is_trained_evaluated_then_skipped(tmp_path):
   assert again.stdout.startswith('synthetic_vae: evaluated already')
 
 
+def test_extend_goes_on_only_with_rows_stopped_by_a_cap(tmp_path):
+  runs = tmp_path / 'runs'
+  for row, epochs, cap in (('ptb_lm', 94, 100),          # its fifth halving
+                           ('ptb_vae', 28, 28),          # the cap
+                           ('ptb_vae_cyclical', 40, 40)):  # the cap, too
+    os.makedirs(runs / row)
+    (runs / row / 'eval_test.json').write_text('{}')
+    (runs / row / 'final.json').write_text(
+        json.dumps({'epochs': epochs, 'max_epochs': cap}))
+  proc = run('--dry_run', '--extend', '--max_epochs=40', f'--runs_dir={runs}',
+             f'--data_dir={tmp_path}', '--rows=ptb_lm,ptb_vae,ptb_vae_cyclical')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = proc.stdout.splitlines()
+  assert lines[0] == ('ptb_lm: not extended: it ended by its own schedule '
+                      'after epoch 94 of at most 100')
+  assert lines[1].startswith('ptb_vae: would move its evaluation')
+  assert 'experiments.train ' in lines[2] and (
+      '--config.train.max_epochs=40' in lines[2])
+  assert 'experiments.evaluate ' in lines[3]
+  assert lines[4].startswith('ptb_vae_cyclical: not extended: it trained 40 '
+                             'epochs, and the limit now is 40')
+  for row in ('ptb_lm', 'ptb_vae', 'ptb_vae_cyclical'):  # a dry run moves nothing
+    assert sorted(os.listdir(runs / row)) == ['eval_test.json', 'final.json']
+
+
+def test_extend_resumes_a_capped_row_and_keeps_its_evaluation(tmp_path):
+  runs = tmp_path / 'runs'
+  uncapped = ','.join(f for f in TINY_TRAIN.split(',') if 'max_epochs' not in f)
+  args = ('--rows=synthetic_vae', '--config_arg=smoke', f'--runs_dir={runs}',
+          f'--data_dir={tmp_path}', f'--extra_flags={uncapped}')
+  first = run(*args, '--max_epochs=1')  # the smoke config's own limit is 2
+  assert first.returncode == 0, first.stderr[-3000:]
+  workdir = runs / 'synthetic_vae'
+  capped = json.loads((workdir / 'eval_test.json').read_text())
+  again = run(*args, '--extend')
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert 'its capped evaluation moved to' in again.stdout
+  kept = workdir / 'capped_at_1_epochs'
+  assert json.loads((kept / 'eval_test.json').read_text()) == capped
+  assert json.loads((kept / 'final.json').read_text())['epochs'] == 1
+  assert (kept / 'plots' / 'loss.png').exists()
+  final = json.loads((workdir / 'final.json').read_text())
+  assert (final['epochs'], final['max_epochs']) == (2, 2)
+  assert json.loads((workdir / 'eval_test.json').read_text()) != capped
+  with open(workdir / 'metrics.jsonl') as f:
+    recs = [json.loads(l) for l in f]
+  # resumed, not restarted: one validation record an epoch
+  assert [r['epoch'] for r in recs if r['split'] == 'valid'] == [1, 2]
+  third = run(*args, '--extend')  # at the config's own limit now
+  assert third.returncode == 0
+  assert third.stdout.startswith('synthetic_vae: not extended: it trained 2 '
+                                 'epochs, and the limit now is 2')
+
+
 def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   runs = tmp_path / 'runs'
   os.makedirs(runs / 'ptb_lm')
