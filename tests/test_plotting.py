@@ -82,3 +82,28 @@ def test_test_figures_stand_at_the_best_epoch_or_else_the_end():
              {'split': 'test', 'epoch': 6, 'neg_elbo': 6.5},  # an older run
              {'split': 'test', 'epoch': 6, 'best_epoch': 4}]  # no such key
   assert plotting.test_points(records, 'neg_elbo') == ([3, 6], [7.0, 6.5])
+
+
+def test_a_constant_is_drawn_flat_without_an_offset():
+  """A vMF run's KL is 17.86308 nats every epoch, up to float rounding
+  (train and valid differ by 1.6e-4): the panel shows a flat line with
+  plain ticks, not the rounding blown up under a '+1.786e1' offset."""
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots()
+  ax.plot([1, 2, 3], [17.86324, 17.86324, 17.86325])
+  ax.plot([1, 2, 3], [17.86308, 17.86308, 17.86308])
+  plotting._nats_axis(ax)
+  fig.canvas.draw()
+  lo, hi = ax.get_ylim()
+  assert hi - lo >= 0.1 - 1e-12 and lo < 17.86308 and hi > 17.86325
+  assert ax.yaxis.get_major_formatter().get_offset() == ''
+  ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+  assert any(t.startswith('17.8') for t in ticks), ticks
+  plt.close(fig)
+  # a curve that moves keeps its own range
+  fig, ax = plt.subplots()
+  ax.plot([1, 2, 3], [0.49, 0.08, 0.002])
+  before = ax.get_ylim()
+  plotting._nats_axis(ax)
+  assert ax.get_ylim() == before
+  plt.close(fig)

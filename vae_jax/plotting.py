@@ -77,6 +77,17 @@ def _count_axis(ax) -> None:
   ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _nats_axis(ax, min_span: float = 0.1) -> None:
+  """Plain tick labels (no '+1.786e1' offset) and at least min_span nats of
+  range, so that a constant (the fixed KL of a vMF latent) is drawn as the
+  flat line it is, not as its float rounding blown up to fill the panel."""
+  ax.ticklabel_format(axis='y', useOffset=False, style='plain')
+  lo, hi = ax.get_ylim()
+  if hi - lo < min_span:
+    mid = (lo + hi) / 2
+    ax.set_ylim(mid - min_span / 2, mid + min_span / 2)
+
+
 def mi_ceiling(records: Sequence[dict[str, Any]]) -> float | None:
   """log N of the validation set: the whole-set MI estimator cannot exceed it
   (its aggregate posterior is a mixture of the N posteriors; see
@@ -124,6 +135,7 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
     xs, ys = test_points(records, key)
     if xs:
       ax.plot(xs, ys, '*', ms=10, label='test (best)')
+    _nats_axis(ax)
     _decorate(ax, lr_changes, label)
   fig.suptitle(f'{title}: loss per epoch')
   fig.tight_layout()
@@ -149,6 +161,8 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
                      label=f'log N = {cap:.2f} (the estimator\'s ceiling)')
       if key == 'au':
         _count_axis(ax)
+      else:
+        _nats_axis(ax)
       _decorate(ax, lr_changes, label)
     fig.suptitle(f'{title}: is the latent used? (collapse: KL, MI, AU -> 0)')
     fig.tight_layout()
