@@ -7,7 +7,9 @@ trained. Published values: Li et al. (2019) as quoted in Li et al. (2020),
 table 8; the published IW-NLL of a VAE row is the one its PPL implies on
 the PTB test set (82,430 tokens, 3,761 sentences). A run whose
 workdir is missing is shown as "not run", one without the evaluation file
-as "not evaluated".
+as "not evaluated". A row trained on past an epoch cap (`train_rows
+--extend`) shows its capped evaluation (`<run>/capped_at_<N>_epochs/`)
+until the longer run is evaluated, its epochs marked "training on".
 
   python -m experiments.results_table --runs_dir=runs [--out=table.md] \
       [--plot=rows.png]
@@ -33,6 +35,7 @@ the per-minibatch one is capped at log(batch size), below the published
 import json
 import math
 import os
+import re
 import sys
 
 from absl import app, flags
@@ -74,10 +77,23 @@ def _published(values: dict, split: str) -> dict:
   return out
 
 
-def _epochs(workdir: str):
+def capped_evaluation(workdir: str, split: str = 'test') -> str | None:
+  """The directory of the latest capped evaluation that `train_rows
+  --extend` kept (capped_at_<N>_epochs with the largest N), or None."""
+  best = None
+  for name in (os.listdir(workdir) if os.path.isdir(workdir) else ()):
+    m = re.fullmatch(r'capped_at_(\d+)_epochs', name)
+    if m and os.path.exists(os.path.join(workdir, name, f'eval_{split}.json')):
+      if best is None or int(m.group(1)) > best[0]:
+        best = (int(m.group(1)), os.path.join(workdir, name))
+  return best and best[1]
+
+
+def _epochs(workdir: str, main_dir: str | None = None):
   """Epochs trained ('a+b' with an encoder-pretraining stage), or None;
   'N (limit)' for a stage that ended at its config's train.max_epochs
-  rather than by its learning-rate schedule."""
+  rather than by its learning-rate schedule. The main run's final.json is
+  read from main_dir (default: the workdir)."""
   def read(d):
     try:
       with open(os.path.join(d, 'final.json')) as f:
@@ -93,7 +109,7 @@ def _epochs(workdir: str):
         return epochs
     return f'{epochs} (limit)' if epochs is not None and epochs >= limit \
         else epochs
-  main = read(workdir)
+  main = read(main_dir or workdir)
   pre = read(os.path.join(workdir, 'pretrain_encoder'))
   if main is None or pre is None:
     return main
@@ -132,8 +148,13 @@ def build_table(runs_dir: str, split: str = 'test') -> str:
     published = _published(published, split)
     workdir = os.path.join(runs_dir, name)
     path = os.path.join(workdir, f'eval_{split}.json')
+    capped = None
+    if not os.path.exists(path):
+      capped = capped_evaluation(workdir, split)
     if not os.path.isdir(workdir):
       status = 'not run'
+    elif capped:
+      status, path = None, os.path.join(capped, f'eval_{split}.json')
     elif not os.path.exists(path):
       status = 'not evaluated'
     else:
@@ -145,7 +166,9 @@ def build_table(runs_dir: str, split: str = 'test') -> str:
       continue
     with open(path) as f:
       ours = _ours(json.load(f))
-    ours['epochs'] = _epochs(workdir)
+    ours['epochs'] = _epochs(workdir, capped)
+    if capped:
+      ours['epochs'] = f'{ours["epochs"]}, training on'
     cells = [_cell(ours.get(k), published.get(k)) for k, _ in COLUMNS]
     lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'

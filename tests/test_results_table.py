@@ -72,6 +72,30 @@ def test_table_from_fake_workdirs(tmp_path):
   assert rows['VAE + word dropout'][0] == 'not run'
 
 
+def test_a_row_trained_on_shows_its_latest_capped_evaluation(tmp_path):
+  runs = str(tmp_path)
+  row = os.path.join(runs, 'ptb_vae_cyclical')
+  for epochs, iw_nll in ((20, 105.0), (28, 103.5)):   # extended twice
+    kept = os.path.join(row, f'capped_at_{epochs}_epochs')
+    os.makedirs(kept)
+    with open(os.path.join(kept, 'eval_test.json'), 'w') as f:
+      json.dump({'neg_elbo': iw_nll + 0.5, 'iw_nll': iw_nll, 'kl': 0.03}, f)
+    with open(os.path.join(kept, 'final.json'), 'w') as f:
+      json.dump({'epochs': epochs, 'max_epochs': epochs}, f)
+  os.makedirs(os.path.join(row, 'capped_at_40_epochs'))  # nothing kept in it
+  rows = _rows(results_table.build_table(runs))
+  cyc = rows['VAE + cyclical annealing']
+  assert cyc[0] == '104.00 (102.81)' and cyc[2] == '103.50 (102.78)'
+  assert cyc[-1] == '28 (limit), training on'
+  # once the longer run is evaluated, its own figures replace the capped ones
+  with open(os.path.join(row, 'eval_test.json'), 'w') as f:
+    json.dump({'neg_elbo': 103.0, 'iw_nll': 102.5}, f)
+  with open(os.path.join(row, 'final.json'), 'w') as f:
+    json.dump({'epochs': 37, 'max_epochs': 100}, f)
+  cyc = _rows(results_table.build_table(runs))['VAE + cyclical annealing']
+  assert cyc[2] == '102.50 (102.78)' and cyc[-1] == '37'
+
+
 def test_command_prints_the_table(tmp_path):
   _write(str(tmp_path), 'ptb_lm', {'nll': 101.5, 'ppl': 103.25, 'rec': 101.5})
   out = str(tmp_path / 'table.md')
