@@ -2,6 +2,9 @@
 the published values (Li et al. 2019 as quoted in Li et al. 2020, table 8).
 Shared by `experiments.results_table` and `experiments.train_rows`."""
 
+import os
+import re
+
 # (workdir name, row label, published values)
 ROWS = [
     ('ptb_lm', 'LSTM-LM', {'iw_nll': 101.04, 'ppl': 100.47}),
@@ -22,6 +25,23 @@ ROWS = [
     ('ptb_vae_gumbel_st', 'categorical VAE (straight-through Gumbel)', {}),
     ('ptb_vae_categorical_st', 'categorical VAE (straight-through)', {}),
 ]
+
+
+def capped_dir(workdir: str, epochs: int) -> str:
+  """Where `train_rows --extend` keeps the evaluation of a run capped at
+  `epochs` before training it on."""
+  return os.path.join(workdir, f'capped_at_{epochs}_epochs')
+
+
+def latest_capped_dir(workdir: str, split: str = 'test') -> str | None:
+  """The capped_dir with the most epochs that holds eval_<split>.json, or
+  None."""
+  found = []
+  for name in (os.listdir(workdir) if os.path.isdir(workdir) else ()):
+    m = re.fullmatch(r'capped_at_(\d+)_epochs', name)
+    if m and os.path.exists(os.path.join(workdir, name, f'eval_{split}.json')):
+      found.append(int(m.group(1)))
+  return capped_dir(workdir, max(found)) if found else None
 
 
 def two_decimals(value: float) -> str:

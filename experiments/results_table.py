@@ -35,7 +35,6 @@ the per-minibatch one is capped at log(batch size), below the published
 import json
 import math
 import os
-import re
 import sys
 
 from absl import app, flags
@@ -75,18 +74,6 @@ def _published(values: dict, split: str) -> dict:
     out['iw_nll'] = (math.log(out['ppl']) * PTB_TEST_TOKENS
                      / PTB_TEST_SENTENCES)
   return out
-
-
-def capped_evaluation(workdir: str, split: str = 'test') -> str | None:
-  """The directory of the latest capped evaluation that `train_rows
-  --extend` kept (capped_at_<N>_epochs with the largest N), or None."""
-  best = None
-  for name in (os.listdir(workdir) if os.path.isdir(workdir) else ()):
-    m = re.fullmatch(r'capped_at_(\d+)_epochs', name)
-    if m and os.path.exists(os.path.join(workdir, name, f'eval_{split}.json')):
-      if best is None or int(m.group(1)) > best[0]:
-        best = (int(m.group(1)), os.path.join(workdir, name))
-  return best and best[1]
 
 
 def _epochs(workdir: str, main_dir: str | None = None):
@@ -150,7 +137,7 @@ def build_table(runs_dir: str, split: str = 'test') -> str:
     path = os.path.join(workdir, f'eval_{split}.json')
     capped = None
     if not os.path.exists(path):
-      capped = capped_evaluation(workdir, split)
+      capped = ptb_rows.latest_capped_dir(workdir, split)
     if not os.path.isdir(workdir):
       status = 'not run'
     elif capped:

@@ -76,6 +76,12 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'configs')
 
 
+def _train_config(row: str, config_arg: str):
+  """The `train` part of the row's config (with its argument applied)."""
+  module = importlib.import_module(f'experiments.configs.{row}')
+  return module.get_config(config_arg or None).train
+
+
 def budget_flags(row: str, config_arg: str, max_epochs: int,
                  pretrain_max_epochs: int = 0) -> list[str]:
   """experiments.train flags capping the row's main run at max_epochs and
@@ -83,8 +89,7 @@ def budget_flags(row: str, config_arg: str, max_epochs: int,
   pretrain_max_epochs = pretrain_max_epochs or max_epochs
   if not pretrain_max_epochs:   # neither cap given
     return []
-  module = importlib.import_module(f'experiments.configs.{row}')
-  train = module.get_config(config_arg or None).train
+  train = _train_config(row, config_arg)
   out = []
   if max_epochs and max_epochs < train.max_epochs:
     out.append(f'--config.train.max_epochs={max_epochs}')
@@ -94,14 +99,14 @@ def budget_flags(row: str, config_arg: str, max_epochs: int,
   return out
 
 
-EVALUATION_FILES = ('eval_test.json', 'eval_test.md', 'final.json',
-                    'samples.txt')
+# moved in this order, eval_test.json (the row's "evaluated" mark) last
+EVALUATION_FILES = ('eval_test.md', 'final.json', 'samples.txt',
+                    'eval_test.json')
 
 
 def epoch_limit(row: str, config_arg: str, max_epochs: int) -> int:
   """The epochs the row's main run may train: the cap or the config's."""
-  module = importlib.import_module(f'experiments.configs.{row}')
-  own = module.get_config(config_arg or None).train.max_epochs
+  own = _train_config(row, config_arg).max_epochs
   return min(max_epochs, own) if max_epochs else own
 
 
@@ -130,19 +135,16 @@ def archive_evaluation(workdir: str) -> str:
   (its plots copied) so that the run can go on; returns that directory."""
   with open(os.path.join(workdir, 'final.json')) as f:
     epochs = json.load(f)['epochs']
-  dest = os.path.join(workdir, f'capped_at_{epochs}_epochs')
+  dest = ptb_rows.capped_dir(workdir, epochs)
   if os.path.exists(dest):
     raise FileExistsError(f'{dest} exists already; move it away first')
   os.makedirs(dest)
   if os.path.isdir(os.path.join(workdir, 'plots')):
     shutil.copytree(os.path.join(workdir, 'plots'),
                     os.path.join(dest, 'plots'))
-  for name in EVALUATION_FILES:  # eval_test.json last: the row's "done" mark
-    path = os.path.join(workdir, name)
-    if os.path.exists(path) and name != 'eval_test.json':
-      os.replace(path, os.path.join(dest, name))
-  os.replace(os.path.join(workdir, 'eval_test.json'),
-             os.path.join(dest, 'eval_test.json'))
+  for name in EVALUATION_FILES:
+    if os.path.exists(os.path.join(workdir, name)):
+      os.replace(os.path.join(workdir, name), os.path.join(dest, name))
   return dest
 
 

@@ -84,26 +84,35 @@ def test_test_figures_stand_at_the_best_epoch_or_else_the_end():
   assert plotting.test_points(records, 'neg_elbo') == ([3, 6], [7.0, 6.5])
 
 
-def test_a_constant_is_drawn_flat_without_an_offset():
+def test_a_constant_kl_is_drawn_flat_without_an_offset(tmp_path,
+                                                      monkeypatch):
   """A vMF run's KL is 17.86308 nats every epoch, up to float rounding
-  (train and valid differ by 1.6e-4): the panel shows a flat line with
-  plain ticks, not the rounding blown up under a '+1.786e1' offset."""
+  (train and valid differ by 1.6e-4): plot_run's KL panels show a flat line
+  with plain ticks, not the rounding blown up under a '+1.786e1' offset;
+  a curve that moves keeps its own range."""
   import matplotlib.pyplot as plt
-  fig, ax = plt.subplots()
-  ax.plot([1, 2, 3], [17.86324, 17.86324, 17.86325])
-  ax.plot([1, 2, 3], [17.86308, 17.86308, 17.86308])
-  plotting._nats_axis(ax)
-  fig.canvas.draw()
-  lo, hi = ax.get_ylim()
-  assert hi - lo >= 0.1 - 1e-12 and lo < 17.86308 and hi > 17.86325
-  assert ax.yaxis.get_major_formatter().get_offset() == ''
-  ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
-  assert any(t.startswith('17.8') for t in ticks), ticks
-  plt.close(fig)
-  # a curve that moves keeps its own range
-  fig, ax = plt.subplots()
-  ax.plot([1, 2, 3], [0.49, 0.08, 0.002])
-  before = ax.get_ylim()
-  plotting._nats_axis(ax)
-  assert ax.get_ylim() == before
-  plt.close(fig)
+  w = MetricWriter(os.path.join(tmp_path, 'metrics.jsonl'))
+  for e in (1, 2, 3):
+    w.write('train_epoch', 10 * e, e, rec=60.0 - e, kl=17.86324,
+            neg_elbo=77.9 - e)
+    w.write('valid', 10 * e, e, rec=61.0 - e, kl=17.86308,
+            neg_elbo=78.9 - e, mi=[0.49, 0.08, 0.002][e - 1], mi_batch=0.1,
+            au=e)
+  figures = {}
+  def keep(fig, out_dir, name):  # instead of saving and closing it
+    figures[name] = fig
+    return name
+  monkeypatch.setattr(plotting, '_save', keep)
+  plotting.plot_run(str(tmp_path))
+  kl_panels = (figures['loss.png'].axes[2], figures['latent.png'].axes[0])
+  for ax in kl_panels:
+    ax.figure.canvas.draw()
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= 0.1 - 1e-12 and lo < 17.86308 and hi > 17.86324
+    assert ax.yaxis.get_major_formatter().get_offset() == ''
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert any(t.startswith('17.8') for t in ticks), ticks
+  lo, hi = figures['latent.png'].axes[1].get_ylim()   # MI, 0.002 to 0.49
+  assert lo < 0.002 and 0.49 < hi < 0.6
+  for fig in figures.values():
+    plt.close(fig)
