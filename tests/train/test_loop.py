@@ -89,6 +89,12 @@ def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
   loop.train_and_evaluate(tiny_config(), workdir)
   out = capsys.readouterr().out
   assert 'resuming from' in out and 'differs' not in out  # same config
+  # the console counts epochs from 1, as metrics.jsonl and the tables do:
+  # the resumed run is in the second of two
+  assert re.search(r'at step 8 \(epoch 2, after batch \d+\)', out)
+  assert set(re.findall(r'^step \d+/\d+ \([\d.]+%\) epoch (\d+) ', out,
+                        re.M)) == {'2'}
+  assert 'epoch 2 valid: ' in out and 'epoch 1 valid' not in out
   resumed, _ = final_params(workdir)
   full, _ = final_params(full_dir)
   assert int(resumed.step) == int(full.step)

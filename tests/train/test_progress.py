@@ -57,10 +57,10 @@ def test_epoch_eta_and_the_line_of_a_run_that_may_stop_early():
   rates = p.update(10, 400.0, epoch_steps_left=80)  # 5 steps a second
   assert rates['epoch_eta_sec'] == pytest.approx(16.0)
   assert rates['eta_sec'] == pytest.approx(198.0)
-  line = Progress.line(10, 1000, 0, rates, {'loss': 3.0}, eta_is_bound=True)
-  assert line == ('step 10/1000 (1.0%) epoch 0 | loss 3.000 | 200 tok/s, '
+  line = Progress.line(10, 1000, 1, rates, {'loss': 3.0}, eta_is_bound=True)
+  assert line == ('step 10/1000 (1.0%) epoch 1 | loss 3.000 | 200 tok/s, '
                   'epoch ends in 0m16s, ETA <= 3m18s')
-  assert 'ETA 3m18s' in Progress.line(10, 1000, 0, rates, {})
+  assert 'ETA 3m18s' in Progress.line(10, 1000, 1, rates, {})
 
 
 def test_metrics_file_cut_short_by_a_crash_still_reads_and_resumes(tmp_path):

@@ -157,7 +157,8 @@ class Progress:
   @staticmethod
   def line(step: int, total: int, epoch: int, rates: dict[str, float],
            metrics: dict[str, float], *, eta_is_bound: bool = False) -> str:
-    """One progress line. `eta_is_bound`: the run may stop before `total`
+    """One progress line; `epoch` counts from 1, as metrics.jsonl does.
+    `eta_is_bound`: the run may stop before `total`
     (a plateau rule), so its ETA is shown as an upper bound ("ETA <=")."""
     pct = 100.0 * step / max(total, 1)
     parts = [f'step {step}/{total} ({pct:.1f}%) epoch {epoch}']

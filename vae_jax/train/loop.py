@@ -201,7 +201,7 @@ def _train_and_evaluate(config, workdir: str,
     meta.setdefault('aggressive', aggressive.initial_mode(False))
     writer.truncate_after(int(state.step))
     log(f'resuming from {latest.directory} at step {int(state.step)} '
-        f'(epoch {meta["epoch"]}, batch {meta["batch_in_epoch"]})')
+        f'(epoch {meta["epoch"] + 1}, after batch {meta["batch_in_epoch"]})')
     saved = os.path.join(workdir, 'config.json')
     if chief and os.path.exists(saved):
       with open(saved) as f:
@@ -274,7 +274,7 @@ def _train_and_evaluate(config, workdir: str,
                    else m)
       last = i == len(batches) - 1 or step >= total_steps
       if step % t.log_every_steps == 0 or last:
-        _check_finite(acc, f'epoch {epoch}, batch {i}')
+        _check_finite(acc, f'epoch {epoch + 1}, batch {i}')
         summary = summarize(acc)
         summary['lr'] = lr
         summary['max_epochs'] = t.max_epochs  # this run's, if resumed with another
@@ -283,11 +283,11 @@ def _train_and_evaluate(config, workdir: str,
                                 epoch_steps_left=len(batches) - 1 - i)
         summary.update(rates)
         writer.write('train', step, epoch + (i + 1) / len(batches), **summary)
-        log(Progress.line(step, total_steps, epoch, rates, summary,
+        log(Progress.line(step, total_steps, epoch + 1, rates, summary,
                           eta_is_bound=t.max_decays > 0))
         acc = None
       if step % t.checkpoint_every_steps == 0 and not last:
-        _check_finite(epoch_acc, f'epoch {epoch}, batch {i}')
+        _check_finite(epoch_acc, f'epoch {epoch + 1}, batch {i}')
         save_latest({'batch_in_epoch': i + 1,
                      'epoch_sums': jax.tree.map(lambda x: x.item(), epoch_acc)},
                     p_train_step.get_state(state))
@@ -306,7 +306,7 @@ def _train_and_evaluate(config, workdir: str,
         jax.random.fold_in(eval_rng, epoch),
         diagnostics=config.train.eval_diagnostics, evaluator=evaluator)
     writer.write('valid', step, epoch + 1, **valid)
-    log(f'epoch {epoch} valid: ' + metrics_line(valid))
+    log(f'epoch {epoch + 1} valid: ' + metrics_line(valid))
     if epoch_done:
       pstate, actions = plateau.update(meta['plateau'], epoch,
                                        valid[t.model_selection])
