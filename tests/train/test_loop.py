@@ -236,6 +236,8 @@ def test_nan_stops_the_run_naming_the_step(tmp_path):
     loop.train_and_evaluate(cfg, workdir)
   bad = int(re.search(r'at step (\d+)', str(err.value)).group(1))
   assert bad >= 1     # step 0 is finite: the first update blows up
+  # found at the first checkpoint's check, in the first epoch (counted from 1)
+  assert re.search(r'\(epoch 1, found after batch \d+\)', str(err.value))
   state, meta = final_params(workdir, cfg)
   # the last good checkpoint is kept: saved before the bad step, all finite
   assert int(state.step) <= bad

@@ -242,7 +242,8 @@ def _train_and_evaluate(config, workdir: str,
     latest.save(step, host_state, meta)
 
   while not stop and meta['epoch'] < t.max_epochs:
-    epoch = meta['epoch']
+    epoch = meta['epoch']  # 0-based, as the data order and the plateau rule
+    number = epoch + 1  # 1-based: the console, metrics.jsonl and the tables
     batches = train_b.epoch(config.seed, epoch)
     acc = None
     epoch_acc = ({k: jnp.asarray(v) for k, v in meta['epoch_sums'].items()}
@@ -274,7 +275,7 @@ def _train_and_evaluate(config, workdir: str,
                    else m)
       last = i == len(batches) - 1 or step >= total_steps
       if step % t.log_every_steps == 0 or last:
-        _check_finite(acc, f'epoch {epoch + 1}, batch {i}')
+        _check_finite(acc, f'epoch {number}, found after batch {i + 1}')
         summary = summarize(acc)
         summary['lr'] = lr
         summary['max_epochs'] = t.max_epochs  # this run's, if resumed with another
@@ -283,11 +284,11 @@ def _train_and_evaluate(config, workdir: str,
                                 epoch_steps_left=len(batches) - 1 - i)
         summary.update(rates)
         writer.write('train', step, epoch + (i + 1) / len(batches), **summary)
-        log(Progress.line(step, total_steps, epoch + 1, rates, summary,
+        log(Progress.line(step, total_steps, number, rates, summary,
                           eta_is_bound=t.max_decays > 0))
         acc = None
       if step % t.checkpoint_every_steps == 0 and not last:
-        _check_finite(epoch_acc, f'epoch {epoch + 1}, batch {i}')
+        _check_finite(epoch_acc, f'epoch {number}, found after batch {i + 1}')
         save_latest({'batch_in_epoch': i + 1,
                      'epoch_sums': jax.tree.map(lambda x: x.item(), epoch_acc)},
                     p_train_step.get_state(state))
@@ -299,14 +300,14 @@ def _train_and_evaluate(config, workdir: str,
     t_eval = time.perf_counter()
     epoch_done = i == len(batches) - 1
     if epoch_acc:
-      writer.write('train_epoch', step, epoch + 1, **summarize(epoch_acc),
+      writer.write('train_epoch', step, number, **summarize(epoch_acc),
                    seconds=time.time() - t_epoch)
     valid = evaluation.evaluate_split(
         state.params, model, inputs.batchers['valid'],
         jax.random.fold_in(eval_rng, epoch),
         diagnostics=config.train.eval_diagnostics, evaluator=evaluator)
-    writer.write('valid', step, epoch + 1, **valid)
-    log(f'epoch {epoch + 1} valid: ' + metrics_line(valid))
+    writer.write('valid', step, number, **valid)
+    log(f'epoch {number} valid: ' + metrics_line(valid))
     if epoch_done:
       pstate, actions = plateau.update(meta['plateau'], epoch,
                                        valid[t.model_selection])
