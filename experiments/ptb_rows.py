@@ -18,6 +18,7 @@ ROWS = [
      {'neg_elbo': 102.41, 'ppl': 96.86, 'kl': 6.54, 'mi': 5.31, 'au': 32}),
     ('ptb_vae_word_dropout', 'VAE + word dropout', {}),
     ('ptb_vae_fb_kingma', 'VAE + free bits (Kingma)', {}),
+    ('ptb_vae_fb_li', 'VAE + free bits (Li), no pretraining', {}),
     ('ptb_vae_vmf', 'vMF VAE', {}),
     ('ptb_vae_bn', 'BN-VAE', {}),
     ('ptb_vae_bernoulli', 'Bernoulli VAE (straight-through)', {}),

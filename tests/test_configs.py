@@ -78,6 +78,8 @@ PTB_ROWS = {
                    'model.latent_kwargs.bn_eps': 1e-12},
     'ptb_vae_fb_kingma': {'objective.kl_mode': 'free_bits_kingma',
                           'objective.kl_threshold': 0.25},
+    'ptb_vae_fb_li': {'objective.kl_mode': 'free_bits_li',
+                      'objective.kl_threshold': 8.0},
     'ptb_vae_pretrain_fb': {'train.pretrain_encoder_epochs': 100,
                             'objective.kl_schedule.start': 0.0,
                             'objective.kl_mode': 'free_bits_li',
