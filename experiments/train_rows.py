@@ -99,9 +99,9 @@ def budget_flags(row: str, config_arg: str, max_epochs: int,
   return out
 
 
-# moved in this order, eval_test.json (the row's "evaluated" mark) last
-EVALUATION_FILES = ('eval_test.md', 'final.json', 'samples.txt',
-                    'eval_test.json')
+# eval_test.json (the row's "evaluated" mark) first: it is removed first
+EVALUATION_FILES = ('eval_test.json', 'eval_test.md', 'final.json',
+                    'samples.txt')
 
 
 def epoch_limit(row: str, config_arg: str, max_epochs: int) -> int:
@@ -132,20 +132,44 @@ def why_not_extend(row: str, runs_dir: str, config_arg: str = '',
 
 def archive_evaluation(workdir: str) -> str:
   """Moves a capped run's evaluation to <workdir>/capped_at_<N>_epochs/
-  (its plots copied) so that the run can go on; returns that directory."""
+  (its plots copied) so that the run can go on; returns that directory.
+
+  Crash-safe: the files are copied into a '.partial' directory, renamed to
+  the destination in one step, and only then removed from the workdir,
+  eval_test.json first (while it is there, the row counts as evaluated and
+  a rerun archives again). A rerun after a crash at any point finishes the
+  move: it finds the destination complete, with the same eval_test.json,
+  and only removes what is left."""
   with open(os.path.join(workdir, 'final.json')) as f:
     epochs = json.load(f)['epochs']
   dest = ptb_rows.capped_dir(workdir, epochs)
+  result = os.path.join(workdir, 'eval_test.json')
   if os.path.exists(dest):
-    raise FileExistsError(f'{dest} exists already; move it away first')
-  os.makedirs(dest)
-  if os.path.isdir(os.path.join(workdir, 'plots')):
-    shutil.copytree(os.path.join(workdir, 'plots'),
-                    os.path.join(dest, 'plots'))
+    if not (os.path.exists(result) and _same_file(
+        result, os.path.join(dest, 'eval_test.json'))):
+      raise FileExistsError(f'{dest} exists already; move it away first')
+  else:
+    partial = dest + '.partial'
+    shutil.rmtree(partial, ignore_errors=True)  # a crash's leftover
+    os.makedirs(partial)
+    if os.path.isdir(os.path.join(workdir, 'plots')):
+      shutil.copytree(os.path.join(workdir, 'plots'),
+                      os.path.join(partial, 'plots'))
+    for name in EVALUATION_FILES:
+      if os.path.exists(os.path.join(workdir, name)):
+        shutil.copy2(os.path.join(workdir, name), os.path.join(partial, name))
+    os.rename(partial, dest)
   for name in EVALUATION_FILES:
     if os.path.exists(os.path.join(workdir, name)):
-      os.replace(os.path.join(workdir, name), os.path.join(dest, name))
+      os.remove(os.path.join(workdir, name))
   return dest
+
+
+def _same_file(a: str, b: str) -> bool:
+  if not os.path.exists(b):
+    return False
+  with open(a, 'rb') as fa, open(b, 'rb') as fb:
+    return fa.read() == fb.read()
 
 
 def commands(row: str, runs_dir: str, data_dir: str, extra_flags=(),

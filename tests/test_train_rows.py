@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = ('--config.data.synthetic_train=64,--config.data.synthetic_valid=16,'
               '--config.data.synthetic_test=16,--config.train.max_epochs=1,'
@@ -217,3 +219,71 @@ def test_terminating_the_queue_stops_its_training_child(tmp_path):
   else:
     os.kill(child_pid, signal.SIGKILL)
     raise AssertionError('the training child outlived its queue')
+
+
+def _capped_workdir(path):
+  files = {'eval_test.json': '{"iw_nll": 103.5}', 'eval_test.md': '| x |',
+           'final.json': json.dumps({'epochs': 28, 'max_epochs': 28}),
+           'samples.txt': 'a b c'}
+  os.makedirs(path / 'plots')
+  (path / 'plots' / 'loss.png').write_bytes(b'png')
+  for name, text in files.items():
+    (path / name).write_text(text)
+  return files
+
+
+def test_archive_evaluation_finishes_after_a_crash_at_any_point(
+    tmp_path, monkeypatch):
+  from experiments import train_rows
+  real = {'copy2': train_rows.shutil.copy2, 'rename': os.rename,
+          'remove': os.remove}
+  crash_points = 0
+  for crash_at in range(100):
+    workdir = tmp_path / f'w{crash_at}'
+    files = _capped_workdir(workdir)
+    calls = [0]
+
+    def failing(name):
+      def call(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == crash_at + 1:
+          raise KeyboardInterrupt(f'crash in {name}')
+        return real[name](*args, **kwargs)
+      return call
+
+    monkeypatch.setattr(train_rows.shutil, 'copy2', failing('copy2'))
+    monkeypatch.setattr(train_rows.os, 'rename', failing('rename'))
+    monkeypatch.setattr(train_rows.os, 'remove', failing('remove'))
+    try:
+      train_rows.archive_evaluation(str(workdir))
+      crashed = False
+    except KeyboardInterrupt:
+      crashed = True
+    monkeypatch.undo()
+    if not crashed:  # crash_at is past the last file operation
+      break
+    crash_points += 1
+    # nothing lost: every file is in the workdir or in a complete archive
+    dest = workdir / 'capped_at_28_epochs'
+    for name, text in files.items():
+      assert (workdir / name).exists() or (dest / name).read_text() == text
+    if (workdir / 'eval_test.json').exists():  # still "evaluated": rerun
+      assert train_rows.archive_evaluation(str(workdir)) == str(dest)
+    assert sorted(os.listdir(workdir)) == ['capped_at_28_epochs', 'plots'] or (
+        not (workdir / 'eval_test.json').exists())
+    for name, text in files.items():
+      assert (dest / name).read_text() == text
+    assert (dest / 'plots' / 'loss.png').read_bytes() == b'png'
+  # 4 copies, 1 rename, 4 removals
+  assert crash_points == 9
+
+
+def test_archive_evaluation_refuses_a_different_archive(tmp_path):
+  from experiments import train_rows
+  workdir = tmp_path / 'w'
+  _capped_workdir(workdir)
+  os.makedirs(workdir / 'capped_at_28_epochs')
+  (workdir / 'capped_at_28_epochs' / 'eval_test.json').write_text('{}')
+  with pytest.raises(FileExistsError, match='move it away first'):
+    train_rows.archive_evaluation(str(workdir))
+  assert (workdir / 'eval_test.json').read_text() == '{"iw_nll": 103.5}'
