@@ -1,9 +1,13 @@
 """The rows of the PTB results table: a workdir (= config) name, a label and
-the published values (Li et al. 2019 as quoted in Li et al. 2020, table 8).
-Shared by `experiments.results_table` and `experiments.train_rows`."""
+the published values (Li et al. 2019 as quoted in Li et al. 2020, table 8),
+and where a capped run's evaluation is kept when `train_rows --extend`
+trains it on. Shared by `experiments.results_table` and
+`experiments.train_rows`; defines no flags, so tests import it."""
 
+import json
 import os
 import re
+import shutil
 
 # (workdir name, row label, published values)
 ROWS = [
@@ -32,6 +36,53 @@ def capped_dir(workdir: str, epochs: int) -> str:
   """Where `train_rows --extend` keeps the evaluation of a run capped at
   `epochs` before training it on."""
   return os.path.join(workdir, f'capped_at_{epochs}_epochs')
+
+
+# eval_test.json (the row's "evaluated" mark) first: it is removed first
+EVALUATION_FILES = ('eval_test.json', 'eval_test.md', 'final.json',
+                    'samples.txt')
+
+
+def archive_evaluation(workdir: str) -> str:
+  """Moves a capped run's evaluation to <workdir>/capped_at_<N>_epochs/
+  (its plots copied) so that the run can go on; returns that directory.
+
+  Crash-safe: the files are copied into a '.partial' directory, renamed to
+  the destination in one step, and only then removed from the workdir,
+  eval_test.json first (while it is there, the row counts as evaluated and
+  a rerun archives again). A rerun after a crash at any point finishes the
+  move: it finds the destination complete, with the same eval_test.json,
+  and only removes what is left."""
+  with open(os.path.join(workdir, 'final.json')) as f:
+    epochs = json.load(f)['epochs']
+  dest = capped_dir(workdir, epochs)
+  result = os.path.join(workdir, 'eval_test.json')
+  if os.path.exists(dest):
+    if not (os.path.exists(result) and _same_file(
+        result, os.path.join(dest, 'eval_test.json'))):
+      raise FileExistsError(f'{dest} exists already; move it away first')
+  else:
+    partial = dest + '.partial'
+    shutil.rmtree(partial, ignore_errors=True)  # a crash's leftover
+    os.makedirs(partial)
+    if os.path.isdir(os.path.join(workdir, 'plots')):
+      shutil.copytree(os.path.join(workdir, 'plots'),
+                      os.path.join(partial, 'plots'))
+    for name in EVALUATION_FILES:
+      if os.path.exists(os.path.join(workdir, name)):
+        shutil.copy2(os.path.join(workdir, name), os.path.join(partial, name))
+    os.rename(partial, dest)
+  for name in EVALUATION_FILES:
+    if os.path.exists(os.path.join(workdir, name)):
+      os.remove(os.path.join(workdir, name))
+  return dest
+
+
+def _same_file(a: str, b: str) -> bool:
+  if not os.path.exists(b):
+    return False
+  with open(a, 'rb') as fa, open(b, 'rb') as fb:
+    return fa.read() == fb.read()
 
 
 def latest_capped_dir(workdir: str, split: str = 'test') -> str | None:

@@ -25,7 +25,6 @@ from its latest checkpoint.
 import importlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -99,11 +98,6 @@ def budget_flags(row: str, config_arg: str, max_epochs: int,
   return out
 
 
-# eval_test.json (the row's "evaluated" mark) first: it is removed first
-EVALUATION_FILES = ('eval_test.json', 'eval_test.md', 'final.json',
-                    'samples.txt')
-
-
 def epoch_limit(row: str, config_arg: str, max_epochs: int) -> int:
   """The epochs the row's main run may train: the cap or the config's."""
   own = _train_config(row, config_arg).max_epochs
@@ -128,48 +122,6 @@ def why_not_extend(row: str, runs_dir: str, config_arg: str = '',
     return (f'it trained {epochs} epochs, and the limit now is {limit} '
             '(give a larger --max_epochs)')
   return None
-
-
-def archive_evaluation(workdir: str) -> str:
-  """Moves a capped run's evaluation to <workdir>/capped_at_<N>_epochs/
-  (its plots copied) so that the run can go on; returns that directory.
-
-  Crash-safe: the files are copied into a '.partial' directory, renamed to
-  the destination in one step, and only then removed from the workdir,
-  eval_test.json first (while it is there, the row counts as evaluated and
-  a rerun archives again). A rerun after a crash at any point finishes the
-  move: it finds the destination complete, with the same eval_test.json,
-  and only removes what is left."""
-  with open(os.path.join(workdir, 'final.json')) as f:
-    epochs = json.load(f)['epochs']
-  dest = ptb_rows.capped_dir(workdir, epochs)
-  result = os.path.join(workdir, 'eval_test.json')
-  if os.path.exists(dest):
-    if not (os.path.exists(result) and _same_file(
-        result, os.path.join(dest, 'eval_test.json'))):
-      raise FileExistsError(f'{dest} exists already; move it away first')
-  else:
-    partial = dest + '.partial'
-    shutil.rmtree(partial, ignore_errors=True)  # a crash's leftover
-    os.makedirs(partial)
-    if os.path.isdir(os.path.join(workdir, 'plots')):
-      shutil.copytree(os.path.join(workdir, 'plots'),
-                      os.path.join(partial, 'plots'))
-    for name in EVALUATION_FILES:
-      if os.path.exists(os.path.join(workdir, name)):
-        shutil.copy2(os.path.join(workdir, name), os.path.join(partial, name))
-    os.rename(partial, dest)
-  for name in EVALUATION_FILES:
-    if os.path.exists(os.path.join(workdir, name)):
-      os.remove(os.path.join(workdir, name))
-  return dest
-
-
-def _same_file(a: str, b: str) -> bool:
-  if not os.path.exists(b):
-    return False
-  with open(a, 'rb') as fa, open(b, 'rb') as fb:
-    return fa.read() == fb.read()
 
 
 def commands(row: str, runs_dir: str, data_dir: str, extra_flags=(),
@@ -344,7 +296,8 @@ def main(argv):
               'train on', flush=True)
         extend_dry = True
       else:
-        dest = archive_evaluation(os.path.join(FLAGS.runs_dir, row))
+        dest = ptb_rows.archive_evaluation(
+            os.path.join(FLAGS.runs_dir, row))
         print(f'{row}: its capped evaluation moved to {dest}; training on',
               flush=True)
     todo = commands(row, FLAGS.runs_dir, FLAGS.data_dir, FLAGS.extra_flags,

@@ -234,8 +234,8 @@ def _capped_workdir(path):
 
 def test_archive_evaluation_finishes_after_a_crash_at_any_point(
     tmp_path, monkeypatch):
-  from experiments import train_rows
-  real = {'copy2': train_rows.shutil.copy2, 'rename': os.rename,
+  from experiments import ptb_rows
+  real = {'copy2': ptb_rows.shutil.copy2, 'rename': os.rename,
           'remove': os.remove}
   crash_points = 0
   for crash_at in range(100):
@@ -251,11 +251,11 @@ def test_archive_evaluation_finishes_after_a_crash_at_any_point(
         return real[name](*args, **kwargs)
       return call
 
-    monkeypatch.setattr(train_rows.shutil, 'copy2', failing('copy2'))
-    monkeypatch.setattr(train_rows.os, 'rename', failing('rename'))
-    monkeypatch.setattr(train_rows.os, 'remove', failing('remove'))
+    monkeypatch.setattr(ptb_rows.shutil, 'copy2', failing('copy2'))
+    monkeypatch.setattr(ptb_rows.os, 'rename', failing('rename'))
+    monkeypatch.setattr(ptb_rows.os, 'remove', failing('remove'))
     try:
-      train_rows.archive_evaluation(str(workdir))
+      ptb_rows.archive_evaluation(str(workdir))
       crashed = False
     except KeyboardInterrupt:
       crashed = True
@@ -268,7 +268,7 @@ def test_archive_evaluation_finishes_after_a_crash_at_any_point(
     for name, text in files.items():
       assert (workdir / name).exists() or (dest / name).read_text() == text
     if (workdir / 'eval_test.json').exists():  # still "evaluated": rerun
-      assert train_rows.archive_evaluation(str(workdir)) == str(dest)
+      assert ptb_rows.archive_evaluation(str(workdir)) == str(dest)
     assert sorted(os.listdir(workdir)) == ['capped_at_28_epochs', 'plots'] or (
         not (workdir / 'eval_test.json').exists())
     for name, text in files.items():
@@ -279,11 +279,11 @@ def test_archive_evaluation_finishes_after_a_crash_at_any_point(
 
 
 def test_archive_evaluation_refuses_a_different_archive(tmp_path):
-  from experiments import train_rows
+  from experiments import ptb_rows
   workdir = tmp_path / 'w'
   _capped_workdir(workdir)
   os.makedirs(workdir / 'capped_at_28_epochs')
   (workdir / 'capped_at_28_epochs' / 'eval_test.json').write_text('{}')
   with pytest.raises(FileExistsError, match='move it away first'):
-    train_rows.archive_evaluation(str(workdir))
+    ptb_rows.archive_evaluation(str(workdir))
   assert (workdir / 'eval_test.json').read_text() == '{"iw_nll": 103.5}'
