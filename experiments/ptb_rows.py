@@ -4,6 +4,7 @@ and where a capped run's evaluation is kept when `train_rows --extend`
 trains it on. Shared by `experiments.results_table` and
 `experiments.train_rows`; defines no flags, so tests import it."""
 
+import filecmp
 import json
 import os
 import re
@@ -57,9 +58,10 @@ def archive_evaluation(workdir: str) -> str:
     epochs = json.load(f)['epochs']
   dest = capped_dir(workdir, epochs)
   result = os.path.join(workdir, 'eval_test.json')
+  archived = os.path.join(dest, 'eval_test.json')
   if os.path.exists(dest):
-    if not (os.path.exists(result) and _same_file(
-        result, os.path.join(dest, 'eval_test.json'))):
+    if not (os.path.exists(result) and os.path.exists(archived)
+            and filecmp.cmp(result, archived, shallow=False)):
       raise FileExistsError(f'{dest} exists already; move it away first')
   else:
     partial = dest + '.partial'
@@ -76,13 +78,6 @@ def archive_evaluation(workdir: str) -> str:
     if os.path.exists(os.path.join(workdir, name)):
       os.remove(os.path.join(workdir, name))
   return dest
-
-
-def _same_file(a: str, b: str) -> bool:
-  if not os.path.exists(b):
-    return False
-  with open(a, 'rb') as fa, open(b, 'rb') as fb:
-    return fa.read() == fb.read()
 
 
 def latest_capped_dir(workdir: str, split: str = 'test') -> str | None:
