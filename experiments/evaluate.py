@@ -76,7 +76,7 @@ def main(argv):
   from vae_jax.train.parallel_eval import ShardedEvaluator  # pylint: disable=g-import-not-at-top
   from vae_jax.train.restore import load_trained  # pylint: disable=g-import-not-at-top
   try:
-    config, model, params, inputs, step = load_trained(
+    config, model, params, inputs, step, epoch = load_trained(
         FLAGS.workdir, data_dir=FLAGS.data_dir, which=FLAGS.checkpoint,
         splits=(FLAGS.split,))
   except DataError as e:
@@ -166,7 +166,8 @@ def main(argv):
                    iw_padding_fraction=iw_b.padding_fraction,
                    iw_chunks=iw['chunks'], seconds_iw=time.time() - t1,
                    iw_batches_resumed=len(completed))
-  results.update(split=FLAGS.split, checkpoint=FLAGS.checkpoint, step=step)
+  results.update(split=FLAGS.split, checkpoint=FLAGS.checkpoint, step=step,
+                 epoch=epoch)
   if not is_chief():  # process 0 writes
     return
   with open(base + '.json', 'w') as f:
@@ -174,7 +175,8 @@ def main(argv):
   if partial is not None:
     partial.remove()
   title = (f'{os.path.basename(os.path.normpath(FLAGS.workdir))} '
-           f'({FLAGS.split}, {FLAGS.checkpoint} @ step {step})')
+           f'({FLAGS.split}, {FLAGS.checkpoint} @ epoch {epoch}, '
+           f'step {step})')
   if 'nll' in results:
     table = (f'| {title} | value |\n| --- | --- |\n'
              f'| NLL | {results["nll"]:.2f} |\n| PPL | {results["ppl"]:.2f} |\n')

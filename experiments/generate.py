@@ -50,7 +50,7 @@ def main(argv):
   from vae_jax.models import SentenceVAE
   from vae_jax.train.restore import load_trained
   try:
-    config, model, params, inputs, step = load_trained(
+    config, model, params, inputs, step, epoch = load_trained(
         FLAGS.workdir, data_dir=FLAGS.data_dir, splits=('valid',))
   except DataError as e:
     print(f'error: {e}', file=sys.stderr)
@@ -60,7 +60,7 @@ def main(argv):
   greedy = not FLAGS.sample
   is_vae = isinstance(model, SentenceVAE)
   print(f'== {"prior" if is_vae else "LM"} samples '
-        f'({"greedy" if greedy else "sampled"}), step {step} ==')
+        f'({"greedy" if greedy else "sampled"}), epoch {epoch}, step {step} ==')
   for s in generation.prior_samples(params, model, vocab, key, num=FLAGS.num,
                                     max_length=FLAGS.max_length, greedy=greedy,
                                     ban_unk=FLAGS.ban_unk):

@@ -85,7 +85,7 @@ def main(argv):
   from vae_jax.train.evaluation import encode_split
   from vae_jax.train.restore import load_trained
   try:
-    config, model, params, inputs, step = load_trained(
+    config, model, params, inputs, step, epoch = load_trained(
         FLAGS.workdir, data_dir=FLAGS.data_dir, splits=('valid',),
         which=FLAGS.checkpoint)
   except DataError as e:
@@ -132,14 +132,14 @@ def main(argv):
   out = FLAGS.out or os.path.join(FLAGS.workdir, 'plots', 'latent_map.png')
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   title = FLAGS.title or (f'{os.path.basename(os.path.normpath(FLAGS.workdir))}'
-                          f' (step {step}): posterior means')
+                          f' (epoch {epoch}, step {step}): posterior means')
   latent_map.plot_latent_map(
       coords, labels, names, out, title=title, explained=explained,
       prior_scale=1.0 if gaussian else None,
       subtitle=(f'corpus told apart (held out) from the means: '
                 f'{acc_map:.2f} in 2-D, {acc_full:.2f} in {means.shape[1]}-D;'
                 f'\nfrom z ~ q(z|x): {acc_sample:.2f}'))
-  result = {'workdir': FLAGS.workdir, 'step': step,
+  result = {'workdir': FLAGS.workdir, 'step': step, 'epoch': epoch,
             'checkpoint': FLAGS.checkpoint, 'corpora': stats,
             'latent_dim': int(means.shape[1]),
             'explained_variance': [float(v) for v in explained],

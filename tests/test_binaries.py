@@ -49,6 +49,8 @@ def test_evaluate_and_generate_binaries(trained):
   assert proc.returncode == 0, proc.stderr[-3000:]
   res = json.load(open(os.path.join(workdir, 'eval_test.json')))
   assert res['num_sentences'] == 16 and res['iw_samples'] == 4
+  assert (res['checkpoint'], res['epoch']) == ('best', 1)
+  assert '(test, best @ epoch 1, step ' in proc.stdout
   # The IW batches are its own: 16 sentences in 3 batches of 6, one shape.
   assert res['iw_batch_size'] == 6 and len(res['iw_buckets']) == 1
   assert 'IW-NLL K=4: 3 batches of 6 sentences in 1 length bucket (' in proc.stdout

@@ -201,6 +201,11 @@ def test_test_figures_are_placed_at_the_best_epoch(tmp_path, monkeypatch):
   [test] = [r for r in records if r['split'] == 'test']
   assert (test['epoch'], test['best_epoch']) == (2, 1)
   assert plotting.test_points(records, 'neg_elbo') == ([1], [test['neg_elbo']])
+  # what evaluate, generate and latent_map load, and report, is that epoch
+  best = restore.load_trained(workdir, which='best', splits=('valid',))
+  latest = restore.load_trained(workdir, which='latest', splits=('valid',))
+  assert (best.epoch, latest.epoch) == (1, 2)
+  assert 0 < best.step < latest.step == test['step']
 
 
 def test_resuming_with_another_config_says_what_changed(uninterrupted,

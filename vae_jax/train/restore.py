@@ -2,6 +2,7 @@
 
 import json
 import os
+from typing import Any, NamedTuple
 
 import ml_collections
 
@@ -42,9 +43,33 @@ def config_differences(saved: dict, config: ml_collections.ConfigDict
           if a.get(k, missing) != b.get(k, missing)]
 
 
+class Trained(NamedTuple):
+  """A run restored from its workdir (`load_trained`)."""
+  config: ml_collections.ConfigDict
+  model: Any
+  params: Any
+  inputs: Any
+  step: int
+  epoch: int  # the checkpoint's epoch: see `checkpoint_epoch`
+
+
+def checkpoint_epoch(meta: dict, which: str) -> int:
+  """The 1-based epoch whose parameters a checkpoint holds, from its meta.
+
+  The training loop saves the best checkpoint with the 0-based epoch it
+  validated, and the latest with the number of epochs completed (plus
+  `batch_in_epoch`, the batches done of the next one, when it stopped
+  mid-epoch): the best checkpoint of the first epoch is epoch 1, and so is a
+  latest checkpoint saved after one epoch and some batches of the second.
+  """
+  if which == 'best':
+    return int(meta['epoch']) + 1
+  return int(meta['epoch'])
+
+
 def load_trained(workdir: str, *, data_dir: str | None = None,
-                 which: str = 'best', splits=('valid', 'test')):
-  """Returns (config, model, params, inputs, step) of a run.
+                 which: str = 'best', splits=('valid', 'test')) -> Trained:
+  """Returns a run's (config, model, params, inputs, step, epoch): `Trained`.
 
   Args:
     workdir: the run's directory.
@@ -59,8 +84,10 @@ def load_trained(workdir: str, *, data_dir: str | None = None,
   if vocab is None:
     raise DataError(f'no vocab.txt in {workdir!r}: the run did not start')
   inputs = prepare_inputs(config, workdir, splits=tuple(splits), vocab=vocab)
-  model, state, _ = restore_checkpoint(config, workdir, inputs, which=which)
-  return config, model, state.params, inputs, int(state.step)
+  model, state, meta = restore_checkpoint(config, workdir, inputs,
+                                         which=which)
+  return Trained(config, model, state.params, inputs, int(state.step),
+                 checkpoint_epoch(meta, which))
 
 
 def restore_checkpoint(config, workdir: str, inputs, *, which: str = 'latest'):
