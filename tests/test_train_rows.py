@@ -221,6 +221,28 @@ def test_terminating_the_queue_stops_its_training_child(tmp_path):
     raise AssertionError('the training child outlived its queue')
 
 
+@pytest.mark.parametrize('child_rc,exit_status,message', [
+    (-signal.SIGTERM, 128 + signal.SIGTERM,
+     'ptb_vae: stopped by signal 15; rerun to resume it'),
+    (3, 3, 'error: ptb_vae failed (exit 3); rerun to resume it')])
+def test_queue_exit_status_says_how_the_row_ended(tmp_path, child_rc,
+                                                  exit_status, message):
+  """A row's training killed by signal N ends the queue with 128 + N, as a
+  shell reports it; a failed one with the child's status. The rows after
+  it are not started."""
+  code = ('import sys; from absl import app; '
+          'import experiments.train_rows as q; '
+          f'q.run_child = lambda cmd, repo: {child_rc}; '
+          f'sys.argv = ["train_rows", "--runs_dir={tmp_path}", '
+          f'"--data_dir={tmp_path}", "--rows=ptb_vae,ptb_lm"]; '
+          'app.run(q.main)')
+  proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == exit_status, proc.stderr[-2000:]
+  assert message in proc.stderr
+  assert 'ptb_lm' not in proc.stdout
+
+
 def _capped_workdir(path):
   files = {'eval_test.json': '{"iw_nll": 103.5}', 'eval_test.md': '| x |',
            'final.json': json.dumps({'epochs': 28, 'max_epochs': 28}),
