@@ -54,13 +54,14 @@ class Trained(NamedTuple):
 
 
 def checkpoint_epoch(meta: dict, which: str) -> int:
-  """The 1-based epoch whose parameters a checkpoint holds, from its meta.
+  """The epoch a checkpoint's parameters come from, counted from 1.
 
   The training loop saves the best checkpoint with the 0-based epoch it
-  validated, and the latest with the number of epochs completed (plus
-  `batch_in_epoch`, the batches done of the next one, when it stopped
-  mid-epoch): the best checkpoint of the first epoch is epoch 1, and so is a
-  latest checkpoint saved after one epoch and some batches of the second.
+  validated: the best checkpoint of the first epoch is epoch 1. It saves
+  the latest with the number of epochs completed, plus `batch_in_epoch`,
+  the batches done of the next one when it stopped mid-epoch; this returns
+  the epochs completed (0 for a checkpoint taken inside the first epoch,
+  1 for one after the first epoch and some batches of the second).
   """
   if which == 'best':
     return int(meta['epoch']) + 1
