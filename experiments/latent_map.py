@@ -81,20 +81,14 @@ def main(argv):
   import numpy as np
   from vae_jax.analysis import latent_map
   from vae_jax.data import BucketedBatcher, DataError
-  from vae_jax.models import SentenceVAE
   from vae_jax.train.evaluation import encode_split
-  from vae_jax.train.restore import load_trained
+  from vae_jax.train.restore import load_trained_vae
   try:
-    config, model, params, inputs, step, epoch = load_trained(
-        FLAGS.workdir, data_dir=FLAGS.data_dir, splits=('valid',),
-        which=FLAGS.checkpoint)
+    config, model, params, inputs, step, epoch = load_trained_vae(
+        FLAGS.workdir, purpose='it has no latent space to map',
+        data_dir=FLAGS.data_dir, splits=('valid',), which=FLAGS.checkpoint)
   except DataError as e:
     print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
-  if not isinstance(model, SentenceVAE):
-    print(f'error: {FLAGS.workdir!r} is not a VAE run (model.kind='
-          f'{config.model.kind!r}): it has no latent space to map',
-          file=sys.stderr)
     sys.exit(1)
   vocab = inputs.vocab
   max_len = int(config.data.get('max_length', 0) or 0)

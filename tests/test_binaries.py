@@ -68,6 +68,18 @@ def test_evaluate_and_generate_binaries(trained):
   assert 'interpolation' in proc.stdout
 
 
+def test_unit_features_binary(trained):
+  workdir, _ = trained
+  proc = run('experiments.unit_features', f'--workdir={workdir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  res = json.load(open(os.path.join(workdir, 'unit_features_test.json')))
+  assert (res['num_sentences'], res['epoch'], res['latent_dim']) == (16, 1, 4)
+  assert res['active_units'] == len(res['units'])
+  assert f'16 sentences, {len(res["units"])} of 4 units active' in proc.stdout
+  assert all(set(u['r']) == {'length', 'unk', 'number'} for u in res['units'])
+  assert res['feature_means']['length'] > 0
+
+
 def test_latent_map_binary(trained, tmp_path):
   workdir, _ = trained
   words = [w.strip() for w in open(os.path.join(workdir, 'vocab.txt'))][4:]

@@ -91,6 +91,19 @@ def load_trained(workdir: str, *, data_dir: str | None = None,
                  checkpoint_epoch(meta, which))
 
 
+def load_trained_vae(workdir: str, *, purpose: str, **kwargs) -> Trained:
+  """`load_trained` for tools that need a latent: a run of another model
+  (the LM) is a `DataError` saying what it lacks, `purpose` ('it has no
+  latent space to map')."""
+  # pylint: disable=g-import-not-at-top
+  from vae_jax.models import SentenceVAE
+  trained = load_trained(workdir, **kwargs)
+  if not isinstance(trained.model, SentenceVAE):
+    raise DataError(f'{workdir!r} is not a VAE run (model.kind='
+                    f'{trained.config.model.kind!r}): {purpose}')
+  return trained
+
+
 def restore_checkpoint(config, workdir: str, inputs, *, which: str = 'latest'):
   """(model, train state, meta) of a run's `which` checkpoint ('latest' or
   'best'), restored onto a fresh one-device state built from `config`.
