@@ -74,7 +74,9 @@ def test_unit_features_binary(trained):
   assert proc.returncode == 0, proc.stderr[-3000:]
   res = json.load(open(os.path.join(workdir, 'unit_features_test.json')))
   assert (res['num_sentences'], res['epoch'], res['latent_dim']) == (16, 1, 4)
-  assert res['active_units'] == len(res['units'])
+  # the units the run's own test evaluation counted (same checkpoint, split)
+  final = json.load(open(os.path.join(workdir, 'final.json')))
+  assert res['active_units'] == len(res['units']) == final['test']['au']
   assert f'16 sentences, {len(res["units"])} of 4 units active' in proc.stdout
   assert all(set(u['r']) == {'length', 'unk', 'number'} for u in res['units'])
   assert res['feature_means']['length'] > 0

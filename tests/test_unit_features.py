@@ -35,8 +35,9 @@ def test_correlations_of_the_active_units_match_scipy():
 
 def test_threshold_is_inclusive_and_a_constant_feature_gives_nan():
   means = np.array([[0.0, 0.0], [0.2, 1.0], [0.0, 2.0]])  # variances .0133, 1
+  # exactly unit 0's variance as the AU diagnostic computes it
   rows = unit_features.unit_correlations(
-      means, {'c': np.ones(3)}, threshold=np.var(means[:, 0], ddof=1))
+      means, {'c': np.ones(3)}, threshold=float(active_units(means)[1][0]))
   assert [r['unit'] for r in rows] == [1, 0]
   assert np.isnan(rows[0]['r']['c'])
   assert unit_features.unit_correlations(means, {}, threshold=2.0) == []

@@ -8,14 +8,16 @@ words, its share of `<unk>` tokens and its share of number tokens (`N`,
 the Mikolov PTB's number token, or any token holding a digit). A unit that
 tracks one of them at |r| near 1 carries little else.
 
-Units are active as in `vae_jax.diagnostics.active_units`: the unbiased
-variance of their posterior mean over the sentences is at least the
-threshold (0.01, Burda et al. 2016).
+Units are active as `vae_jax.diagnostics.active_units` counts them (its
+variances and rule): the unbiased variance of their posterior mean over
+the sentences is at least the threshold (0.01, Burda et al. 2016).
 """
 
 from typing import Sequence
 
 import numpy as np
+
+from vae_jax.diagnostics import active_units
 
 FEATURES = ('length', 'unk', 'number')
 
@@ -73,7 +75,10 @@ def unit_correlations(means: np.ndarray, features: dict[str, np.ndarray], *,
     if np.shape(f) != means.shape[:1]:
       raise ValueError(f'feature {name!r} has shape {np.shape(f)}, the means '
                        f'{means.shape[0]} rows')
-  variances = np.var(means, axis=0, ddof=1)
+  # the AU diagnostic's own variances and rule, so the units listed are
+  # the ones the evaluation counts
+  _, variances = active_units(means, threshold=threshold)
+  variances = np.asarray(variances, np.float64)
   active = [int(d) for d in np.argsort(-variances, kind='stable')
             if variances[d] >= threshold]
   return [{'unit': d, 'variance': float(variances[d]),
