@@ -82,7 +82,7 @@ def main(argv):
   from vae_jax.analysis import latent_map
   from vae_jax.data import BucketedBatcher, DataError
   from vae_jax.train.evaluation import encode_split
-  from vae_jax.train.restore import load_trained_vae
+  from vae_jax.train.restore import batch_dependence_note, load_trained_vae
   try:
     config, model, params, inputs, step, epoch = load_trained_vae(
         FLAGS.workdir, purpose='it has no latent space to map',
@@ -140,7 +140,8 @@ def main(argv):
             'centroid_accuracy_map': acc_map,
             'centroid_accuracy_latent': acc_full,
             'centroid_accuracy_sample': acc_sample,
-            'mean_spread': float(np.sqrt(np.mean(np.var(means, axis=0))))}
+            'mean_spread': float(np.sqrt(np.mean(np.var(means, axis=0)))),
+            'batch_dependent': batch_dependence_note(config) is not None}
   with open(os.path.splitext(out)[0] + '.json', 'w') as f:
     json.dump(result, f, indent=1)
   for name in names:
@@ -155,6 +156,9 @@ def main(argv):
         f'the map and {acc_full:.3f} in the {means.shape[1]}-dimensional '
         f'latent space; from one z ~ q(z|x) a sentence (what the decoder '
         f'reads) {acc_sample:.3f}')
+  note = batch_dependence_note(config)
+  if note:
+    print(note)
   print(f'figure: {out}')
 
 

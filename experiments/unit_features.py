@@ -34,10 +34,10 @@ def main(argv):
   from vae_jax.analysis import unit_features
   from vae_jax.data import DataError
   from vae_jax.train.evaluation import encode_split
-  from vae_jax.train.restore import load_trained_vae
+  from vae_jax.train.restore import batch_dependence_note, load_trained_vae
   # pylint: enable=g-import-not-at-top
   try:
-    _, model, params, inputs, step, epoch = load_trained_vae(
+    config, model, params, inputs, step, epoch = load_trained_vae(
         FLAGS.workdir, purpose='it has no latent units',
         data_dir=FLAGS.data_dir, splits=(FLAGS.split,), which=FLAGS.checkpoint)
   except DataError as e:
@@ -54,6 +54,9 @@ def main(argv):
         'units active')
   print('feature means: ' + ', '.join(f'{k} {v.mean():.3f}'
                                       for k, v in features.items()))
+  note = batch_dependence_note(config)
+  if note:
+    print(note)
   if rows:
     print(unit_features.markdown_table(rows))
   out = os.path.join(FLAGS.workdir, f'unit_features_{FLAGS.split}.json')
@@ -63,7 +66,8 @@ def main(argv):
                'latent_dim': int(means.shape[1]), 'active_units': len(rows),
                'feature_means': {k: float(v.mean())
                                  for k, v in features.items()},
-               'units': rows}, f, indent=2)
+               'units': rows, 'batch_dependent': note is not None},
+              f, indent=2)
   print('written:', out)
 
 

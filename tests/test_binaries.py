@@ -80,6 +80,8 @@ def test_unit_features_binary(trained):
   assert f'16 sentences, {len(res["units"])} of 4 units active' in proc.stdout
   assert all(set(u['r']) == {'length', 'unk', 'number'} for u in res['units'])
   assert res['feature_means']['length'] > 0
+  # no BN in this run: its means do not depend on the batching
+  assert res['batch_dependent'] is False and 'note:' not in proc.stdout
 
 
 def test_latent_map_binary(trained, tmp_path):

@@ -85,3 +85,17 @@ def test_tools_refuse_a_run_without_a_latent(monkeypatch):
   with pytest.raises(DataError, match=r"'runs/lm' is not a VAE run "
                      r"\(model.kind='lm'\): it has no latent units"):
     restore.load_trained_vae('runs/lm', purpose='it has no latent units')
+
+
+def test_batch_dependence_note_names_bn_runs_only():
+  """The maps and correlations of a BN-VAE run's means depend on its
+  batches; latent_map and unit_features print this note for it alone."""
+  from experiments.configs import ptb_lm, ptb_vae, ptb_vae_bn
+  from vae_jax.train import restore
+  bn = ptb_vae_bn.get_config()
+  note = restore.batch_dependence_note(bn)
+  assert 'bn_gamma=0.6' in note and 'depend on the batching' in note
+  assert restore.batch_dependence_note(ptb_vae.get_config()) is None
+  assert restore.batch_dependence_note(ptb_lm.get_config()) is None
+  bn.model.latent_kwargs.bn_gamma = 0.0  # BN off: batch-independent again
+  assert restore.batch_dependence_note(bn) is None
