@@ -109,6 +109,8 @@ def test_latent_map_binary(trained, tmp_path):
   assert res['corpora']['own']['unk_rate'] == 0.0
   assert res['corpora']['new']['unk_rate'] == 1.0
   assert res['latent_dim'] == 4
+  assert res['batch_dependent'] is False  # no BN: no note
+  assert 'note:' not in proc.stdout
   for key in ('centroid_accuracy_map', 'centroid_accuracy_latent',
               'centroid_accuracy_sample'):
     assert 0.0 <= res[key] <= 1.0
