@@ -133,6 +133,7 @@ def main(argv):
       subtitle=(f'corpus told apart (held out) from the means: '
                 f'{acc_map:.2f} in 2-D, {acc_full:.2f} in {means.shape[1]}-D;'
                 f'\nfrom z ~ q(z|x): {acc_sample:.2f}'))
+  note = batch_dependence_note(model)
   result = {'workdir': FLAGS.workdir, 'step': step, 'epoch': epoch,
             'checkpoint': FLAGS.checkpoint, 'corpora': stats,
             'latent_dim': int(means.shape[1]),
@@ -141,7 +142,7 @@ def main(argv):
             'centroid_accuracy_latent': acc_full,
             'centroid_accuracy_sample': acc_sample,
             'mean_spread': float(np.sqrt(np.mean(np.var(means, axis=0)))),
-            'batch_dependent': batch_dependence_note(config) is not None}
+            'batch_dependent': note is not None}
   with open(os.path.splitext(out)[0] + '.json', 'w') as f:
     json.dump(result, f, indent=1)
   for name in names:
@@ -156,7 +157,6 @@ def main(argv):
         f'the map and {acc_full:.3f} in the {means.shape[1]}-dimensional '
         f'latent space; from one z ~ q(z|x) a sentence (what the decoder '
         f'reads) {acc_sample:.3f}')
-  note = batch_dependence_note(config)
   if note:
     print(note)
   print(f'figure: {out}')

@@ -37,7 +37,7 @@ def main(argv):
   from vae_jax.train.restore import batch_dependence_note, load_trained_vae
   # pylint: enable=g-import-not-at-top
   try:
-    config, model, params, inputs, step, epoch = load_trained_vae(
+    _, model, params, inputs, step, epoch = load_trained_vae(
         FLAGS.workdir, purpose='it has no latent units',
         data_dir=FLAGS.data_dir, splits=(FLAGS.split,), which=FLAGS.checkpoint)
   except DataError as e:
@@ -54,7 +54,7 @@ def main(argv):
         'units active')
   print('feature means: ' + ', '.join(f'{k} {v.mean():.3f}'
                                       for k, v in features.items()))
-  note = batch_dependence_note(config)
+  note = batch_dependence_note(model)
   if note:
     print(note)
   if rows:

@@ -84,6 +84,21 @@ def test_unit_features_binary(trained):
   assert res['batch_dependent'] is False and 'note:' not in proc.stdout
 
 
+def test_unit_features_binary_notes_a_bn_run(tmp_path):
+  """A BN-VAE run's means are normalised per batch: the binary says so and
+  records it (the tiny run above has no BN and prints no note)."""
+  workdir = str(tmp_path / 'bn')
+  bn = ['--config=experiments/configs/ptb_vae_bn.py:smoke',
+        '--config.data.corpus=synthetic'] + TINY[1:]
+  proc = run('experiments.train', *bn, f'--workdir={workdir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run('experiments.unit_features', f'--workdir={workdir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  res = json.load(open(os.path.join(workdir, 'unit_features_test.json')))
+  assert res['batch_dependent'] is True
+  assert 'note: this run normalises its posterior means' in proc.stdout
+
+
 def test_latent_map_binary(trained, tmp_path):
   workdir, _ = trained
   words = [w.strip() for w in open(os.path.join(workdir, 'vocab.txt'))][4:]

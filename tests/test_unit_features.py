@@ -87,15 +87,18 @@ def test_tools_refuse_a_run_without_a_latent(monkeypatch):
     restore.load_trained_vae('runs/lm', purpose='it has no latent units')
 
 
-def test_batch_dependence_note_names_bn_runs_only():
+def test_batch_dependence_note_names_bn_models_only():
   """The maps and correlations of a BN-VAE run's means depend on its
-  batches; latent_map and unit_features print this note for it alone."""
-  from experiments.configs import ptb_lm, ptb_vae, ptb_vae_bn
+  batches; latent_map and unit_features print this note for it alone. The
+  note asks the model (the flag its encode uses to pass the batch mask),
+  not the config."""
+  from experiments.configs import ptb_lm, ptb_vae, ptb_vae_bn, ptb_vae_vmf
+  from vae_jax.models import build_model
   from vae_jax.train import restore
+  note = lambda c: restore.batch_dependence_note(build_model(c.model, 50))
   bn = ptb_vae_bn.get_config()
-  note = restore.batch_dependence_note(bn)
-  assert 'bn_gamma=0.6' in note and 'depend on the batching' in note
-  assert restore.batch_dependence_note(ptb_vae.get_config()) is None
-  assert restore.batch_dependence_note(ptb_lm.get_config()) is None
+  assert 'BN-VAE' in note(bn) and 'depend on the batching' in note(bn)
+  for other in (ptb_vae, ptb_vae_vmf, ptb_lm):
+    assert note(other.get_config()) is None, other.__name__
   bn.model.latent_kwargs.bn_gamma = 0.0  # BN off: batch-independent again
-  assert restore.batch_dependence_note(bn) is None
+  assert note(bn) is None

@@ -21,6 +21,12 @@ class SentenceVAE(nn.Module):
   latent: nn.Module
   decoder: Decoder
 
+  @property
+  def uses_batch_statistics(self) -> bool:
+    """True when a sentence's posterior depends on the rest of its batch
+    (BN-VAE's head normalises the means with the batch's statistics)."""
+    return bool(getattr(self.latent, 'uses_batch_statistics', False))
+
   def encode(self, ids: jax.Array, length: jax.Array, *,
              temperature: jax.Array | None = None):
     """The posterior q(z | x) for a batch: batch shape [B].
@@ -33,7 +39,7 @@ class SentenceVAE(nn.Module):
     """
     features = self.encoder(ids, length)
     kwargs = {}
-    if getattr(self.latent, 'uses_batch_statistics', False):  # BN-VAE
+    if self.uses_batch_statistics:  # BN-VAE
       kwargs['mask'] = length > 0
     if temperature is not None:
       kwargs['temperature'] = temperature

@@ -104,24 +104,22 @@ def load_trained_vae(workdir: str, *, purpose: str, **kwargs) -> Trained:
   return trained
 
 
-def batch_dependence_note(config) -> str | None:
-  """For a run whose posterior depends on the rest of its batch, a note to
+def batch_dependence_note(model) -> str | None:
+  """For a model whose posterior depends on the rest of its batch
+  (`SentenceVAE.uses_batch_statistics`, the head's own flag), a note to
   print beside figures drawn from its posterior means; None otherwise.
 
-  BN-VAE (`model.latent_kwargs.bn_gamma > 0`) normalises the means with
-  each batch's own statistics, in evaluation too, and the batches are cut
-  by length: what a batch's sentences share (their length first) is
-  removed from their means, and a map or a correlation computed from them
-  depends on how the sentences were batched."""
-  kwargs = config.model.get('latent_kwargs', None) or {}
-  gamma = float(kwargs.get('bn_gamma', 0.0) or 0.0)
-  if gamma <= 0:
+  BN-VAE normalises the means with each batch's own statistics, in
+  evaluation too, and the batches are cut by length: what a batch's
+  sentences share (their length first) is removed from their means, and a
+  map or a correlation computed from them depends on the batching."""
+  if not getattr(model, 'uses_batch_statistics', False):
     return None
-  return (f'note: this run batch-normalises its posterior means (BN-VAE, '
-          f'bn_gamma={gamma:g}) with each batch\'s own statistics, and the '
-          'batches are cut by length: what a batch shares (its length '
-          'first) is removed from the means, so these figures depend on '
-          'the batching (BUILD_NOTES.md, "BN-VAE: final")')
+  return ('note: this run normalises its posterior means with each '
+          "batch's own statistics (BN-VAE), and the batches are cut by "
+          'length: what a batch shares (its length first) is removed from '
+          'the means, so these figures depend on the batching '
+          '(BUILD_NOTES.md, "BN-VAE: final")')
 
 
 def restore_checkpoint(config, workdir: str, inputs, *, which: str = 'latest'):
