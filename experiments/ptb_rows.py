@@ -25,6 +25,7 @@ ROWS = [
     ('ptb_vae_fb_kingma', 'VAE + free bits (Kingma)', {}),
     ('ptb_vae_fb_li', 'VAE + free bits (Li), no pretraining', {}),
     ('ptb_vae_vmf', 'vMF VAE', {}),
+    ('ptb_vae_vmf_learned', 'vMF VAE, learned kappa', {}),
     ('ptb_vae_bn', 'BN-VAE', {}),
     ('ptb_vae_bernoulli', 'Bernoulli VAE (straight-through)', {}),
     ('ptb_vae_gumbel', 'categorical VAE (Gumbel-softmax)', {}),

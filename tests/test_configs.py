@@ -85,6 +85,8 @@ PTB_ROWS = {
                             'objective.kl_mode': 'free_bits_li',
                             'objective.kl_threshold': 8.0},
     'ptb_vae_vmf': {'model.latent': 'vmf', 'model.latent_kwargs.kappa': 80.0},
+    'ptb_vae_vmf_learned': {'model.latent': 'vmf',
+                            'model.latent_kwargs.learn_kappa': True},
     'ptb_vae_word_dropout': {'model.word_dropout': 0.25},
 }
 
