@@ -165,7 +165,7 @@ def epoch_table(workdir: str, epochs=None) -> str:
   """A run's validation figures per epoch (metrics.jsonl) as markdown.
 
   Columns: -ELBO, reconstruction, KL, MI and AU for a VAE (NLL and PPL for
-  the LM), the learning rate of the epoch's last training record, and the
+  the LM; the mean kappa where a vMF concentration is learned), the learning rate of the epoch's last training record, and the
   hours trained by the end of the epoch (`training_seconds`).
   """
   records = read_metrics(os.path.join(workdir, 'metrics.jsonl'))
@@ -175,6 +175,8 @@ def epoch_table(workdir: str, epochs=None) -> str:
   columns = ([('neg_elbo', '-ELBO'), ('rec', 'rec'), ('kl', 'KL'),
               ('mi', 'MI'), ('au', 'AU')] if 'mi_batch' in valid[0]  # a VAE
              else [('rec', 'NLL'), ('ppl', 'PPL')])
+  if any('kappa_mean' in r for r in valid):  # a learned vMF concentration
+    columns.append(('kappa_mean', 'kappa (mean)'))
   lines = ['| epoch | ' + ' | '.join(l for _, l in columns)
            + ' | lr | hours |', '| --- ' * (len(columns) + 3) + '|']
   wanted = {int(e) for e in epochs} if epochs else None

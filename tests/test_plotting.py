@@ -116,3 +116,19 @@ def test_a_constant_kl_is_drawn_flat_without_an_offset(tmp_path,
   assert lo < 0.002 and 0.49 < hi < 0.6
   for fig in figures.values():
     plt.close(fig)
+
+
+def test_a_learned_concentration_gets_its_own_panel(tmp_path):
+  _run(str(tmp_path), kl=3.0)
+  records = plotting.read_metrics(str(tmp_path / 'metrics.jsonl'))
+  assert [k for k, _ in plotting.latent_panels(records)] == ['kl', 'mi', 'au']
+  w = MetricWriter(str(tmp_path / 'metrics.jsonl'))
+  w.write('valid', 40, 4, loss=57.0, rec=57.0, kl=3.0, neg_elbo=60.0,
+          mi_batch=0.4, mi=0.8, au=4, kappa_mean=20.0, kappa_p10=5.0,
+          kappa_p90=40.0)
+  records = plotting.read_metrics(str(tmp_path / 'metrics.jsonl'))
+  assert [k for k, _ in plotting.latent_panels(records)] == [
+      'kl', 'mi', 'au', 'kappa_mean']
+  plotting.plot_run(str(tmp_path))
+  img = matplotlib.image.imread(str(tmp_path / 'plots' / 'latent.png'))
+  assert img.shape[1] > 3.5 * img.shape[0]        # four panels side by side

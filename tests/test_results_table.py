@@ -143,6 +143,15 @@ def test_epoch_table_hours_leave_out_the_breaks(tmp_path):
   assert len(table) == 4
   assert results_table.epoch_table(str(tmp_path), ['2']).splitlines()[2:] == [
       table[3]]
+  # a learned vMF concentration adds its mean
+  with open(tmp_path / 'metrics.jsonl', 'a') as f:
+    f.write(json.dumps(rec('valid', 30, 3, 12636.0, kappa_mean=17.25,
+                           kappa_p10=3.0, kappa_p90=40.0, **valid)) + '\n')
+  table = results_table.epoch_table(str(tmp_path)).splitlines()
+  assert table[0] == ('| epoch | -ELBO | rec | KL | MI | AU | kappa (mean) '
+                      '| lr | hours |')
+  assert table[2].startswith('| 1 | 110.00 | 105.50 | 4.50 | 2.25 | 7 | – |')
+  assert table[4].startswith('| 3 | 110.00 | 105.50 | 4.50 | 2.25 | 7 | 17.25 |')
   # an LM run: NLL and PPL
   lm = [rec('train', 5, 1.0, 0.0, lr=1.0),
         rec('valid', 5, 1, 36.0, rec=101.25, kl=0.0, neg_elbo=101.25,

@@ -108,6 +108,16 @@ def _is_vae(records: Sequence[dict[str, Any]]) -> bool:
              if r.get('split') == 'valid')
 
 
+def latent_panels(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+  """The latent figure's panels: KL, MI, AU, and the concentration where the
+  validation records carry one (a learned-kappa vMF run)."""
+  panels = [('kl', 'KL (nats)'), ('mi', 'mutual information (nats)'),
+            ('au', 'active units')]
+  if any('kappa_mean' in r for r in records if r.get('split') == 'valid'):
+    panels.append(('kappa_mean', 'vMF concentration kappa'))
+  return panels
+
+
 def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
   """Writes the run's figures; returns their paths (none if no metrics yet)."""
   path = os.path.join(workdir, 'metrics.jsonl')
@@ -142,10 +152,19 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
   written.append(_save(fig, out_dir, 'loss.png'))
 
   if is_vae:
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.6))
-    for ax, (key, label) in zip(axes, (('kl', 'KL (nats)'),
-                                       ('mi', 'mutual information (nats)'),
-                                       ('au', 'active units'))):
+    panels = latent_panels(records)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6))
+    for ax, (key, label) in zip(axes, panels):
+      if key == 'kappa_mean':
+        xs, ys = _series(records, 'valid', key)
+        ax.plot(xs, ys, 's-', ms=3, label='valid mean')
+        _, lo = _series(records, 'valid', 'kappa_p10')
+        _, hi = _series(records, 'valid', 'kappa_p90')
+        if len(lo) == len(xs) == len(hi):
+          ax.fill_between(xs, lo, hi, alpha=0.25,
+                          label='10th-90th percentile')
+        _decorate(ax, lr_changes, label)
+        continue
       for split, style in (('train_epoch', 'o-'), ('valid', 's-')):
         xs, ys = _series(records, split, key)
         if xs:

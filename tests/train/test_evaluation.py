@@ -142,3 +142,24 @@ def test_an_interrupted_iw_evaluation_goes_on_exactly(tmp_path):
   ) != key['batches']
   again.remove()
   assert not (tmp_path / 'p.json').exists()
+
+
+def test_a_learned_vmf_concentration_is_summarised():
+  from vae_jax.distributions import DiagGaussianPosterior, VMFPosterior
+  mu = np.tile(np.eye(4, dtype=np.float32)[:1], (11, 1))
+  kappa = np.array([1.5, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144], np.float32)
+  got = evaluation.concentration_summary(VMFPosterior(mu, kappa))
+  assert set(got) == {'kappa_mean', 'kappa_p10', 'kappa_p90'}
+  np.testing.assert_allclose(got['kappa_mean'], kappa.mean(), rtol=1e-6)
+  # numpy's linear interpolation: the 10th percentile of 11 sorted values
+  # is the second, the 90th the tenth
+  assert (got['kappa_p10'], got['kappa_p90']) == (2.0, 89.0)
+  diag = evaluation.latent_diagnostics(VMFPosterior(mu, kappa),
+                                       jax.random.key(0))
+  assert set(diag) == {'mi', 'au', 'kappa_mean', 'kappa_p10', 'kappa_p90'}
+  assert diag['kappa_p90'] == 89.0
+  # a fixed kappa (the config's value) and a Gaussian: nothing to add
+  assert evaluation.concentration_summary(
+      VMFPosterior(mu, np.full(11, 80.0, np.float32))) == {}
+  assert evaluation.concentration_summary(DiagGaussianPosterior(
+      np.zeros((11, 4), np.float32), np.zeros((11, 4), np.float32))) == {}

@@ -19,6 +19,7 @@ from vae_jax.data.batching import Batch
 from vae_jax.diagnostics import (active_units, importance_weighted_nll,
                                  mutual_information_dataset,
                                  mutual_information_minibatch)
+from vae_jax.distributions import VMFPosterior
 from vae_jax.models import SentenceVAE
 from vae_jax.train.steps import eval_step, merge_metrics, summarize
 
@@ -96,10 +97,26 @@ def encode_split(params, model, batcher: BucketedBatcher, *, evaluator=None):
 
 def latent_diagnostics(posterior, key: jax.Array, *,
                        evaluator=None) -> dict[str, float]:
+  """MI and AU of a split's posteriors; with a learned vMF concentration also
+  kappa's mean and its 10th and 90th percentiles over the sentences."""
   mi = (mutual_information_dataset(posterior, key) if evaluator is None
         else evaluator.mutual_information(posterior, key))
   au, variances = active_units(posterior.mean())
-  return {'mi': float(mi), 'au': int(au)}
+  return {'mi': float(mi), 'au': int(au), **concentration_summary(posterior)}
+
+
+def concentration_summary(posterior) -> dict[str, float]:
+  """`kappa_mean`, `kappa_p10`, `kappa_p90` of a vMF posterior whose kappa
+  varies over the sentences (`learn_kappa`); {} for any other posterior, a
+  fixed kappa included (its value is in the config)."""
+  if not isinstance(posterior, VMFPosterior):
+    return {}
+  kappa = np.asarray(posterior.kappa, np.float64).reshape(-1)
+  if kappa.size < 2 or np.all(kappa == kappa[0]):
+    return {}
+  p10, p90 = np.percentile(kappa, [10, 90])
+  return {'kappa_mean': float(kappa.mean()), 'kappa_p10': float(p10),
+          'kappa_p90': float(p90)}
 
 
 @functools.partial(jax.jit,
