@@ -49,7 +49,9 @@ FLAGS = flags.FLAGS
 ROWS = [('neg_elbo', '-ELBO'), ('rec', 'reconstruction'), ('kl', 'KL'),
         ('iw_nll', 'IW-NLL'), ('iw_ppl', 'PPL (IW)'), ('ppl', 'PPL (ELBO)'),
         ('mi', 'MI (whole set)'), ('mi_batch', 'MI (per minibatch)'),
-        ('au', 'AU')]
+        ('au', 'AU'), ('kappa_mean', 'kappa (mean)'),
+        ('kappa_p10', 'kappa (10th percentile)'),
+        ('kappa_p90', 'kappa (90th percentile)')]  # a learned vMF kappa
 
 
 def markdown_table(results: dict, title: str) -> str:

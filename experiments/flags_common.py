@@ -11,11 +11,19 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 
 def define_config_flags(default_config: str) -> None:
+  # The config files lock themselves (`default.get_config`) except the open
+  # blocks (the latent head's options, the temperature schedule), so a
+  # misspelt key is still an error while a head's option that the config
+  # does not set (--config.model.latent_kwargs.learn_kappa=True) can be
+  # given: ml_collections parses an override of a new key only with
+  # accept_new_attributes, which needs lock_config=False.
   config_flags.DEFINE_config_file(
       'config', os.path.join(CONFIG_DIR, default_config),
       'ml_collections config file; append ":smoke" for a seconds-long run. '
       'Override keys with --config.train.learning_rate=0.5 (a misspelt key '
-      'is an error).', lock_config=True)
+      'is an error); the latent head\'s options may be added, e.g. '
+      '--config.model.latent_kwargs.learn_kappa=True.', lock_config=False,
+      accept_new_attributes=True)
   flags.DEFINE_string('workdir', None,
                       'Run directory (metrics, checkpoints, plots). Default: '
                       'runs/<config name>. Starting again in the same '

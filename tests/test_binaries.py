@@ -68,6 +68,24 @@ def test_evaluate_and_generate_binaries(trained):
   assert 'interpolation' in proc.stdout
 
 
+def test_a_learned_vmf_concentration_is_logged_and_reported(tmp_path):
+  workdir = str(tmp_path / 'vmf')
+  proc = run('experiments.train', *TINY, '--config.model.latent=vmf',
+             '--config.model.latent_kwargs.learn_kappa=True',
+             '--config.train.eval_diagnostics=True', f'--workdir={workdir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  valid = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))
+           if '"valid"' in l]
+  final = json.load(open(os.path.join(workdir, 'final.json')))['test']
+  for r in (valid[-1], final):
+    assert 1.0 < r['kappa_p10'] <= r['kappa_mean'] <= r['kappa_p90']
+  assert 'kappa_mean' in proc.stdout            # the epoch's log line
+  proc = run('experiments.evaluate', f'--workdir={workdir}', '--iw_samples=0')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  res = json.load(open(os.path.join(workdir, 'eval_test.json')))
+  assert f'| kappa (mean) | {res["kappa_mean"]:.2f} |' in proc.stdout
+
+
 def test_unit_features_binary(trained):
   workdir, _ = trained
   proc = run('experiments.unit_features', f'--workdir={workdir}')
