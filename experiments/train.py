@@ -34,14 +34,15 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   flags_common.apply_runtime_flags()  # before the first computation
   from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
-  from vae_jax.train.loop import (NonFiniteLossError,  # pylint: disable=g-import-not-at-top
-                                  train_and_evaluate)
+  from vae_jax.train.loop import (ConfigError,  # pylint: disable=g-import-not-at-top
+                                  NonFiniteLossError, train_and_evaluate)
   from vae_jax.train.workdir_lock import WorkdirBusyError  # pylint: disable=g-import-not-at-top
   config, workdir = flags_common.resolve(FLAGS.config)
   flags_common.initialize_distributed()
   try:
     train_and_evaluate(config, workdir)
-  except (DataError, NonFiniteLossError, WorkdirBusyError) as e:
+  except (ConfigError, DataError, NonFiniteLossError,
+          WorkdirBusyError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   from vae_jax.train.distributed import is_chief  # pylint: disable=g-import-not-at-top

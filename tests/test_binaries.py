@@ -170,6 +170,15 @@ def test_misspelt_config_key_is_an_error(tmp_path):
   assert proc.returncode != 0
   assert 'lerning_rate' in proc.stderr
   assert not os.path.exists(f'{tmp_path}/w')
+  # a latent head's option may be added (the block is open), but one the
+  # head does not take is a clear error before anything is written
+  proc = run('experiments.train', *TINY, '--config.model.latent=vmf',
+             '--config.model.latent_kwargs.learn_kapa=True',
+             f'--workdir={tmp_path}/w')
+  assert proc.returncode == 1
+  assert 'error: config model block: ' in proc.stderr
+  assert "unexpected keyword argument 'learn_kapa'" in proc.stderr
+  assert not os.path.exists(f'{tmp_path}/w')
 
 
 def test_missing_corpus_is_a_clear_error_and_writes_nothing(tmp_path):

@@ -42,6 +42,21 @@ class NonFiniteLossError(FloatingPointError):
   """The loss became NaN or inf; the run stopped without saving that state."""
 
 
+class ConfigError(ValueError):
+  """The config's model block cannot build a model (found before any file
+  is written)."""
+
+
+def check_model_config(config) -> None:
+  """Builds the model on a placeholder vocabulary, so that an unknown kind or
+  latent family, or a latent head's option it does not take (a misspelt
+  `model.latent_kwargs` key), is an error before the workdir is created."""
+  try:
+    build_model(config.model, 8)
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f'config model block: {e}') from None
+
+
 def kl_schedule_from_config(sched_cfg, steps_per_epoch: int):
   """Builds the KL-weight schedule; `*_epochs` keys are converted to steps."""
   d = dict(sched_cfg)
@@ -157,6 +172,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   Returns:
     The final test metrics.
   """
+  check_model_config(config)
   inputs = prepare_inputs(config, workdir)  # creates workdir once data is good
   with (exclusive_workdir(workdir) if distributed.is_chief()
         else contextlib.nullcontext()):
