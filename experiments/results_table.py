@@ -165,8 +165,9 @@ def epoch_table(workdir: str, epochs=None) -> str:
   """A run's validation figures per epoch (metrics.jsonl) as markdown.
 
   Columns: -ELBO, reconstruction, KL, MI and AU for a VAE (NLL and PPL for
-  the LM; the mean kappa where a vMF concentration is learned), the learning rate of the epoch's last training record, and the
-  hours trained by the end of the epoch (`training_seconds`).
+  the LM; the mean kappa where a vMF concentration is learned), the
+  learning rate of the epoch's last training record, and the hours trained
+  by the end of the epoch (`training_seconds`).
   """
   records = read_metrics(os.path.join(workdir, 'metrics.jsonl'))
   valid = [r for r in records if r.get('split') == 'valid']
