@@ -155,11 +155,15 @@ def test_a_learned_vmf_concentration_is_summarised():
   # is the second, the 90th the tenth
   assert (got['kappa_p10'], got['kappa_p90']) == (2.0, 89.0)
   diag = evaluation.latent_diagnostics(VMFPosterior(mu, kappa),
-                                       jax.random.key(0))
+                                       jax.random.key(0), learned_kappa=True)
   assert set(diag) == {'mi', 'au', 'kappa_mean', 'kappa_p10', 'kappa_p90'}
   assert diag['kappa_p90'] == 89.0
-  # a fixed kappa (the config's value) and a Gaussian: nothing to add
-  assert evaluation.concentration_summary(
-      VMFPosterior(mu, np.full(11, 80.0, np.float32))) == {}
+  # a learned kappa at its floor, equal for every sentence (a collapsed
+  # run), is still reported; a fixed one (the config's value) is not
+  floor = VMFPosterior(mu, np.ones(11, np.float32))
+  assert evaluation.latent_diagnostics(
+      floor, jax.random.key(0), learned_kappa=True)['kappa_p90'] == 1.0
+  assert set(evaluation.latent_diagnostics(floor, jax.random.key(0))) == {
+      'mi', 'au'}
   assert evaluation.concentration_summary(DiagGaussianPosterior(
       np.zeros((11, 4), np.float32), np.zeros((11, 4), np.float32))) == {}

@@ -67,9 +67,9 @@ def evaluate_split(params, model, batcher: BucketedBatcher, rng: jax.Array, *,
     out['mi_batch'] = float(acc['mi_batch_sum']) / max(out['num_sentences'], 1)
     if diagnostics:
       posterior = encode_split(placed, model, batcher, evaluator=evaluator)
-      out.update(latent_diagnostics(posterior,
-                                    jax.random.fold_in(rng, 2**31 - 1),
-                                    evaluator=evaluator))
+      out.update(latent_diagnostics(
+          posterior, jax.random.fold_in(rng, 2**31 - 1), evaluator=evaluator,
+          learned_kappa=getattr(model.latent, 'learn_kappa', False)))
   return out
 
 
@@ -95,25 +95,25 @@ def encode_split(params, model, batcher: BucketedBatcher, *, evaluator=None):
                               else xs[0]), *parts)
 
 
-def latent_diagnostics(posterior, key: jax.Array, *,
-                       evaluator=None) -> dict[str, float]:
-  """MI and AU of a split's posteriors; with a learned vMF concentration also
-  kappa's mean and its 10th and 90th percentiles over the sentences."""
+def latent_diagnostics(posterior, key: jax.Array, *, evaluator=None,
+                       learned_kappa: bool = False) -> dict[str, float]:
+  """MI and AU of a split's posteriors; with `learned_kappa` (the vMF head's
+  option) also `concentration_summary`."""
   mi = (mutual_information_dataset(posterior, key) if evaluator is None
         else evaluator.mutual_information(posterior, key))
   au, variances = active_units(posterior.mean())
-  return {'mi': float(mi), 'au': int(au), **concentration_summary(posterior)}
+  out = {'mi': float(mi), 'au': int(au)}
+  if learned_kappa:
+    out.update(concentration_summary(posterior))
+  return out
 
 
 def concentration_summary(posterior) -> dict[str, float]:
-  """`kappa_mean`, `kappa_p10`, `kappa_p90` of a vMF posterior whose kappa
-  varies over the sentences (`learn_kappa`); {} for any other posterior, a
-  fixed kappa included (its value is in the config)."""
+  """`kappa_mean`, `kappa_p10`, `kappa_p90` over the sentences of a vMF
+  posterior; {} for any other family."""
   if not isinstance(posterior, VMFPosterior):
     return {}
   kappa = np.asarray(posterior.kappa, np.float64).reshape(-1)
-  if kappa.size < 2 or np.all(kappa == kappa[0]):
-    return {}
   p10, p90 = np.percentile(kappa, [10, 90])
   return {'kappa_mean': float(kappa.mean()), 'kappa_p10': float(p10),
           'kappa_p90': float(p90)}
