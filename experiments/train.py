@@ -36,6 +36,7 @@ def main(argv):
   from vae_jax.data import DataError  # pylint: disable=g-import-not-at-top
   from vae_jax.train.loop import (ConfigError,  # pylint: disable=g-import-not-at-top
                                   NonFiniteLossError, train_and_evaluate)
+  from vae_jax.train.interrupt import TrainingInterrupted  # pylint: disable=g-import-not-at-top
   from vae_jax.train.workdir_lock import WorkdirBusyError  # pylint: disable=g-import-not-at-top
   config, workdir = flags_common.resolve(FLAGS.config)
   flags_common.initialize_distributed()
@@ -45,6 +46,9 @@ def main(argv):
           WorkdirBusyError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
+  except TrainingInterrupted as e:
+    print(str(e), file=sys.stderr)
+    sys.exit(e.exit_code)
   from vae_jax.train.distributed import is_chief  # pylint: disable=g-import-not-at-top
   if not is_chief():
     return

@@ -73,7 +73,8 @@ def _flat(d, prefix=''):
 
 
 PTB_ROWS = {
-    'ptb_vae_aggressive': {'train.aggressive': True},
+    'ptb_vae_aggressive': {'train.aggressive': True,
+                           'train.checkpoint_every_steps': 200},
     'ptb_vae_bn': {'model.latent_kwargs.bn_gamma': 0.6,
                    'model.latent_kwargs.bn_eps': 1e-12},
     'ptb_vae_fb_kingma': {'objective.kl_mode': 'free_bits_kingma',

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import signal
 
 import jax
 import numpy as np
@@ -14,6 +15,7 @@ from vae_jax.data import DataError
 from vae_jax.data.download import sha256_file
 from vae_jax import plotting
 from vae_jax.train import loop, restore, workdir_lock
+from vae_jax.train.interrupt import TrainingInterrupted
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
 from vae_jax.train.plateau import Plateau
@@ -104,6 +106,68 @@ def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
   steps = [r['step'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
            if r['split'] == 'train']
   assert steps == sorted(set(steps))
+
+
+def _signal_at_step(monkeypatch, at, signum, times=1):
+  """Sends `signum` to this process `times` times when step `at` is logged."""
+  real_write = MetricWriter.write
+
+  def write(self, split, step, *a, **k):
+    out = real_write(self, split, step, *a, **k)
+    if split == 'train' and step == at:
+      for _ in range(times):
+        os.kill(os.getpid(), signum)
+    return out
+  monkeypatch.setattr(MetricWriter, 'write', write)
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_at_that_step_and_resumes_bit_identically(
+    uninterrupted, tmp_path, monkeypatch, capsys, signum):
+  full_dir, _ = uninterrupted
+  workdir = str(tmp_path)
+  before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+  # step 9 is logged (every 3) but not a periodic checkpoint (every 4)
+  _signal_at_step(monkeypatch, 9, signum)
+  with pytest.raises(TrainingInterrupted) as e:
+    loop.train_and_evaluate(tiny_config(), workdir)
+  assert e.value.step == 9 and e.value.exit_code == 128 + signum
+  assert {s: signal.getsignal(s) for s in before} == before  # restored
+  state, meta = final_params(workdir)
+  assert int(state.step) == 9 and meta['batch_in_epoch'] == 2  # 7 an epoch
+  assert not os.path.exists(os.path.join(workdir, 'final.json'))
+  monkeypatch.undo()
+  capsys.readouterr()
+  loop.train_and_evaluate(tiny_config(), workdir)
+  assert 'at step 9 (epoch 2, after batch 2)' in capsys.readouterr().out
+  resumed, _ = final_params(workdir)
+  full, _ = final_params(full_dir)
+  assert int(resumed.step) == int(full.step)
+  for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(full.params)):
+    np.testing.assert_array_equal(a, b)
+  with open(os.path.join(workdir, 'final.json')) as f, \
+       open(os.path.join(full_dir, 'final.json')) as g:
+    assert json.load(f)['test'] == json.load(g)['test']
+
+
+def test_signal_in_the_last_step_of_an_epoch_stops_after_its_evaluation(
+    tmp_path, monkeypatch):
+  _signal_at_step(monkeypatch, 7, signal.SIGTERM)  # 7 steps an epoch
+  with pytest.raises(TrainingInterrupted) as e:
+    loop.train_and_evaluate(tiny_config(), str(tmp_path))
+  assert e.value.step == 7
+  _, meta = final_params(str(tmp_path))
+  assert meta['epoch'] == 1 and meta['batch_in_epoch'] == 0
+  records = read_metrics(os.path.join(str(tmp_path), 'metrics.jsonl'))
+  assert [r['epoch'] for r in records if r['split'] == 'valid'] == [1]
+
+
+def test_second_ctrl_c_stops_at_once(tmp_path, monkeypatch):
+  _signal_at_step(monkeypatch, 9, signal.SIGINT, times=2)
+  with pytest.raises(KeyboardInterrupt):
+    loop.train_and_evaluate(tiny_config(), str(tmp_path))
+  state, _ = final_params(str(tmp_path))
+  assert int(state.step) == 8  # the periodic checkpoint: none at step 9
 
 
 def test_run_ended_at_max_epochs_goes_on_with_a_larger_one(uninterrupted,

@@ -22,6 +22,7 @@ from vae_jax import schedules
 from vae_jax.train import aggressive, pretrain
 from vae_jax.models import build_model
 from vae_jax.train import distributed, evaluation
+from vae_jax.train.interrupt import StopRequest, TrainingInterrupted
 from vae_jax.train.checkpoint import Checkpointer
 from vae_jax.train.inputs import Inputs, prepare_inputs
 from vae_jax.train.logging_utils import (MetricWriter, Progress, log,
@@ -257,112 +258,121 @@ def _train_and_evaluate(config, workdir: str,
     meta.update(meta_update)
     latest.save(step, host_state, meta)
 
-  while not stop and meta['epoch'] < t.max_epochs:
-    epoch = meta['epoch']  # 0-based, as the data order and the plateau rule
-    number = epoch + 1  # 1-based: the console, metrics.jsonl and the tables
-    batches = train_b.epoch(config.seed, epoch)
-    acc = None
-    epoch_acc = ({k: jnp.asarray(v) for k, v in meta['epoch_sums'].items()}
-                 if meta['epoch_sums'] else None)
-    t_epoch = time.time()
-    if lr_factor is not None:  # from (epoch, decays): the same on resume
-      state = set_learning_rate(
-          state, plateau_rate(meta['plateau']['num_decays'])
-          * float(lr_factor(epoch * steps_per_epoch)))
-    lr = get_learning_rate(state)  # changes only between epochs
-    # Within the epoch `state` is placed on the devices (replicated); outside
-    # it, it is the one-device state checkpoints hold.
-    state = p_train_step.put_state(state)
-    if t.aggressive:
-      p_train_step.begin_epoch(batches, meta['aggressive']['active'])
-    workers = t.get('compile_workers', 1)
-    if not precompiled and workers > 1 and not t.aggressive:
-      t_compile = time.time()  # bucket shapes side by side
-      shapes = p_train_step.precompile(state, batches, max_workers=workers)
-      log(f'compiled the train step for {shapes} batch shapes in '
-          f'{time.time() - t_compile:.1f} s')
-    precompiled = True
-    i = meta['batch_in_epoch'] - 1
-    for i in range(meta['batch_in_epoch'], len(batches)):
-      state, m = p_train_step(state, batches[i])
-      step += 1
-      acc = merge_metrics_jit(acc, m) if acc is not None else m
-      epoch_acc = (merge_metrics_jit(epoch_acc, m) if epoch_acc is not None
-                   else m)
-      last = i == len(batches) - 1 or step >= total_steps
-      if step % t.log_every_steps == 0 or last:
-        _check_finite(acc, f'epoch {number}, found after batch {i + 1}')
-        summary = summarize(acc)
-        summary['lr'] = lr
-        summary['max_epochs'] = t.max_epochs  # this run's, if resumed with another
-        summary['param_norm'] = float(param_norm(state.params))
-        rates = progress.update(step, summary['num_tokens'],
-                                epoch_steps_left=len(batches) - 1 - i)
-        summary.update(rates)
-        writer.write('train', step, epoch + (i + 1) / len(batches), **summary)
-        log(Progress.line(step, total_steps, number, rates, summary,
-                          eta_is_bound=t.max_decays > 0))
-        acc = None
-      if step % t.checkpoint_every_steps == 0 and not last:
-        _check_finite(epoch_acc, f'epoch {number}, found after batch {i + 1}')
-        save_latest({'batch_in_epoch': i + 1,
-                     'epoch_sums': jax.tree.map(lambda x: x.item(), epoch_acc)},
-                    p_train_step.get_state(state))
-      if step >= total_steps:
+  # A SIGTERM or Ctrl-C stops the run at the next step with a checkpoint
+  # (single-process runs; vae_jax/train/interrupt.py).
+  with StopRequest(enabled=jax.process_count() == 1) as stop_request:
+    while not stop and meta['epoch'] < t.max_epochs:
+      epoch = meta['epoch']  # 0-based, as the data order and the plateau rule
+      number = epoch + 1  # 1-based: the console, metrics.jsonl and the tables
+      batches = train_b.epoch(config.seed, epoch)
+      acc = None
+      epoch_acc = ({k: jnp.asarray(v) for k, v in meta['epoch_sums'].items()}
+                   if meta['epoch_sums'] else None)
+      t_epoch = time.time()
+      if lr_factor is not None:  # from (epoch, decays): the same on resume
+        state = set_learning_rate(
+            state, plateau_rate(meta['plateau']['num_decays'])
+            * float(lr_factor(epoch * steps_per_epoch)))
+      lr = get_learning_rate(state)  # changes only between epochs
+      # Within the epoch `state` is placed on the devices (replicated); outside
+      # it, it is the one-device state checkpoints hold.
+      state = p_train_step.put_state(state)
+      if t.aggressive:
+        p_train_step.begin_epoch(batches, meta['aggressive']['active'])
+      workers = t.get('compile_workers', 1)
+      if not precompiled and workers > 1 and not t.aggressive:
+        t_compile = time.time()  # bucket shapes side by side
+        shapes = p_train_step.precompile(state, batches, max_workers=workers)
+        log(f'compiled the train step for {shapes} batch shapes in '
+            f'{time.time() - t_compile:.1f} s')
+      precompiled = True
+      i = meta['batch_in_epoch'] - 1
+      for i in range(meta['batch_in_epoch'], len(batches)):
+        state, m = p_train_step(state, batches[i])
+        step += 1
+        acc = merge_metrics_jit(acc, m) if acc is not None else m
+        epoch_acc = (merge_metrics_jit(epoch_acc, m) if epoch_acc is not None
+                     else m)
+        last = i == len(batches) - 1 or step >= total_steps
+        if step % t.log_every_steps == 0 or last:
+          _check_finite(acc, f'epoch {number}, found after batch {i + 1}')
+          summary = summarize(acc)
+          summary['lr'] = lr
+          summary['max_epochs'] = t.max_epochs  # this run's, if resumed with another
+          summary['param_norm'] = float(param_norm(state.params))
+          rates = progress.update(step, summary['num_tokens'],
+                                  epoch_steps_left=len(batches) - 1 - i)
+          summary.update(rates)
+          writer.write('train', step, epoch + (i + 1) / len(batches), **summary)
+          log(Progress.line(step, total_steps, number, rates, summary,
+                            eta_is_bound=t.max_decays > 0))
+          acc = None
+        periodic = step % t.checkpoint_every_steps == 0
+        if (periodic or stop_request.signum) and not last:
+          _check_finite(epoch_acc, f'epoch {number}, found after batch {i + 1}')
+          save_latest({'batch_in_epoch': i + 1,
+                       'epoch_sums': jax.tree.map(lambda x: x.item(), epoch_acc)},
+                      p_train_step.get_state(state))
+          if stop_request.signum:
+            raise TrainingInterrupted(stop_request.signum, step,
+                                      latest.directory)
+        if step >= total_steps:
+          stop = True
+          break
+      # -- end of epoch (or of the step budget) -------------------------------
+      state = p_train_step.get_state(state)
+      t_eval = time.perf_counter()
+      epoch_done = i == len(batches) - 1
+      if epoch_acc:
+        writer.write('train_epoch', step, number, **summarize(epoch_acc),
+                     seconds=time.time() - t_epoch)
+      valid = evaluation.evaluate_split(
+          state.params, model, inputs.batchers['valid'],
+          jax.random.fold_in(eval_rng, epoch),
+          diagnostics=config.train.eval_diagnostics, evaluator=evaluator)
+      writer.write('valid', step, number, **valid)
+      log(f'epoch {number} valid: ' + metrics_line(valid))
+      if epoch_done:
+        pstate, actions = plateau.update(meta['plateau'], epoch,
+                                         valid[t.model_selection])
+        if meta['aggressive']['active']:
+          meta['aggressive'] = aggressive.next_mode(meta['aggressive'],
+                                                    valid['mi_batch'])
+          if not meta['aggressive']['active']:
+            log(f'validation MI fell to {valid["mi_batch"]:.3f}: aggressive '
+                'training ends')
+      else:  # stopped mid-epoch by the step budget: no plateau bookkeeping
+        pstate, actions = meta['plateau'], {'improved': False, 'decay': False,
+                                            'stop': False}
+      meta['plateau'] = pstate
+      if actions['improved']:
+        best.save(step, state, {'epoch': epoch, 'valid': valid})
+      if actions['decay']:
+        lr = get_learning_rate(state) * t.lr_decay
+        if t.reload_best_on_decay and best.latest_step() is not None:
+          state, _ = best.restore(state)
+          state = state.replace(step=jnp.asarray(step, jnp.int32))
+        state = set_learning_rate(state, lr)
+        what = f'learning rate -> {lr:g}'
+        if lr_factor is not None:  # each epoch scales it anew
+          what = (f'learning rate before the cycle factor -> '
+                  f'{plateau_rate(pstate["num_decays"]):g}')
+        log(f'validation plateau: {what} '
+            f'(decay {pstate["num_decays"]}/{t.max_decays})')
+      if actions['stop']:
+        log(f'stopping after {pstate["num_decays"]} learning-rate decays')
         stop = True
-        break
-    # -- end of epoch (or of the step budget) -------------------------------
-    state = p_train_step.get_state(state)
-    t_eval = time.perf_counter()
-    epoch_done = i == len(batches) - 1
-    if epoch_acc:
-      writer.write('train_epoch', step, number, **summarize(epoch_acc),
-                   seconds=time.time() - t_epoch)
-    valid = evaluation.evaluate_split(
-        state.params, model, inputs.batchers['valid'],
-        jax.random.fold_in(eval_rng, epoch),
-        diagnostics=config.train.eval_diagnostics, evaluator=evaluator)
-    writer.write('valid', step, number, **valid)
-    log(f'epoch {number} valid: ' + metrics_line(valid))
-    if epoch_done:
-      pstate, actions = plateau.update(meta['plateau'], epoch,
-                                       valid[t.model_selection])
-      if meta['aggressive']['active']:
-        meta['aggressive'] = aggressive.next_mode(meta['aggressive'],
-                                                  valid['mi_batch'])
-        if not meta['aggressive']['active']:
-          log(f'validation MI fell to {valid["mi_batch"]:.3f}: aggressive '
-              'training ends')
-    else:  # stopped mid-epoch by the step budget: no plateau bookkeeping
-      pstate, actions = meta['plateau'], {'improved': False, 'decay': False,
-                                          'stop': False}
-    meta['plateau'] = pstate
-    if actions['improved']:
-      best.save(step, state, {'epoch': epoch, 'valid': valid})
-    if actions['decay']:
-      lr = get_learning_rate(state) * t.lr_decay
-      if t.reload_best_on_decay and best.latest_step() is not None:
-        state, _ = best.restore(state)
-        state = state.replace(step=jnp.asarray(step, jnp.int32))
-      state = set_learning_rate(state, lr)
-      what = f'learning rate -> {lr:g}'
-      if lr_factor is not None:  # each epoch scales it anew
-        what = (f'learning rate before the cycle factor -> '
-                f'{plateau_rate(pstate["num_decays"]):g}')
-      log(f'validation plateau: {what} '
-          f'(decay {pstate["num_decays"]}/{t.max_decays})')
-    if actions['stop']:
-      log(f'stopping after {pstate["num_decays"]} learning-rate decays')
-      stop = True
-    meta['epoch'] = epoch + 1 if epoch_done else epoch
-    meta['batch_in_epoch'] = 0 if epoch_done else i + 1
-    meta['done'] = stop or meta['epoch'] >= t.max_epochs
-    meta['epoch_sums'] = (None if epoch_done or epoch_acc is None else
-                          jax.tree.map(lambda x: x.item(), epoch_acc))
-    save_latest({}, state)
-    if chief:
-      plotting.plot_run(workdir)
-    progress.exclude(time.perf_counter() - t_eval)
+      meta['epoch'] = epoch + 1 if epoch_done else epoch
+      meta['batch_in_epoch'] = 0 if epoch_done else i + 1
+      meta['done'] = stop or meta['epoch'] >= t.max_epochs
+      meta['epoch_sums'] = (None if epoch_done or epoch_acc is None else
+                            jax.tree.map(lambda x: x.item(), epoch_acc))
+      save_latest({}, state)
+      if chief:
+        plotting.plot_run(workdir)
+      progress.exclude(time.perf_counter() - t_eval)
+      if stop_request.signum:  # came during the last step or the evaluation
+        raise TrainingInterrupted(stop_request.signum, step, latest.directory)
 
   # -- final evaluation with the best parameters -----------------------------
   params, best_epoch = state.params, meta['epoch']
