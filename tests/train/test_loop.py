@@ -143,7 +143,8 @@ def test_signal_saves_a_checkpoint_at_that_step_and_resumes_bit_identically(
   resumed, _ = final_params(workdir)
   full, _ = final_params(full_dir)
   assert int(resumed.step) == int(full.step)
-  for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(full.params)):
+  for a, b in zip(jax.tree.leaves(resumed.params),
+                  jax.tree.leaves(full.params)):
     np.testing.assert_array_equal(a, b)
   with open(os.path.join(workdir, 'final.json')) as f, \
        open(os.path.join(full_dir, 'final.json')) as g:

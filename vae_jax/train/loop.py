@@ -298,7 +298,8 @@ def _train_and_evaluate(config, workdir: str,
           _check_finite(acc, f'epoch {number}, found after batch {i + 1}')
           summary = summarize(acc)
           summary['lr'] = lr
-          summary['max_epochs'] = t.max_epochs  # this run's, if resumed with another
+          # this run's limit, if it was resumed with another
+          summary['max_epochs'] = t.max_epochs
           summary['param_norm'] = float(param_norm(state.params))
           rates = progress.update(step, summary['num_tokens'],
                                   epoch_steps_left=len(batches) - 1 - i)
@@ -310,8 +311,8 @@ def _train_and_evaluate(config, workdir: str,
         periodic = step % t.checkpoint_every_steps == 0
         if (periodic or stop_request.signum) and not last:
           _check_finite(epoch_acc, f'epoch {number}, found after batch {i + 1}')
-          save_latest({'batch_in_epoch': i + 1,
-                       'epoch_sums': jax.tree.map(lambda x: x.item(), epoch_acc)},
+          sums = jax.tree.map(lambda x: x.item(), epoch_acc)
+          save_latest({'batch_in_epoch': i + 1, 'epoch_sums': sums},
                       p_train_step.get_state(state))
           if stop_request.signum:
             raise TrainingInterrupted(stop_request.signum, step,
