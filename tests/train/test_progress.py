@@ -61,6 +61,13 @@ def test_epoch_eta_and_the_line_of_a_run_that_may_stop_early():
   assert line == ('step 10/1000 (1.0%) epoch 1 | loss 3.000 | 200 tok/s, '
                   'epoch ends in 0m16s, ETA <= 3m18s')
   assert 'ETA 3m18s' in Progress.line(10, 1000, 1, rates, {})
+  # aggressive training shows its encoder steps per decoder update, and
+  # leaves them out once the mode has ended (0 a step)
+  line = Progress.line(10, 1000, 1, rates,
+                       {'loss': 3.0, 'encoder_steps': 53.85})
+  assert '| loss 3.000 | encoder steps 53.9 an update | 200 tok/s' in line
+  assert 'encoder' not in Progress.line(10, 1000, 1, rates,
+                                        {'encoder_steps': 0.0})
 
 
 def test_metrics_file_cut_short_by_a_crash_still_reads_and_resumes(tmp_path):

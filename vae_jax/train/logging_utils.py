@@ -165,6 +165,8 @@ class Progress:
     for k in ('loss', 'rec', 'kl', 'ppl', 'kl_weight', 'grad_norm'):
       if k in metrics:
         parts.append(f'{k} {metrics[k]:.3f}')
+    if metrics.get('encoder_steps'):  # aggressive mode: its cost per update
+      parts.append(f"encoder steps {metrics['encoder_steps']:.1f} an update")
     if rates:
       rate = f"{rates['tokens_per_sec']:.0f} tok/s"
       if 'epoch_eta_sec' in rates:
