@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import time
 
 import jax
 import numpy as np
@@ -15,6 +16,7 @@ from vae_jax.data import DataError
 from vae_jax.data.download import sha256_file
 from vae_jax import plotting
 from vae_jax.train import loop, restore, workdir_lock
+from vae_jax.train import interrupt
 from vae_jax.train.interrupt import TrainingInterrupted
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
@@ -108,27 +110,33 @@ def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
   assert steps == sorted(set(steps))
 
 
-def _signal_at_step(monkeypatch, at, signum, times=1):
-  """Sends `signum` to this process `times` times when step `at` is logged."""
+def _signal_at_step(monkeypatch, at, signum, times=1, gap=0.0):
+  """Sends `signum` to this process `times` times, `gap` seconds apart, when
+  step `at` is logged."""
   real_write = MetricWriter.write
 
   def write(self, split, step, *a, **k):
     out = real_write(self, split, step, *a, **k)
     if split == 'train' and step == at:
-      for _ in range(times):
+      for n in range(times):
+        if n:
+          time.sleep(gap)
         os.kill(os.getpid(), signum)
     return out
   monkeypatch.setattr(MetricWriter, 'write', write)
 
 
-@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize('signum,times', [(signal.SIGTERM, 2),
+                                          (signal.SIGINT, 1)])
 def test_signal_saves_a_checkpoint_at_that_step_and_resumes_bit_identically(
-    uninterrupted, tmp_path, monkeypatch, capsys, signum):
+    uninterrupted, tmp_path, monkeypatch, capsys, signum, times):
   full_dir, _ = uninterrupted
   workdir = str(tmp_path)
   before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-  # step 9 is logged (every 3) but not a periodic checkpoint (every 4)
-  _signal_at_step(monkeypatch, 9, signum)
+  # step 9 is logged (every 3) but not a periodic checkpoint (every 4); a
+  # SIGTERM twice at once (to a process group and passed on by its parent)
+  # is one request
+  _signal_at_step(monkeypatch, 9, signum, times=times)
   with pytest.raises(TrainingInterrupted) as e:
     loop.train_and_evaluate(tiny_config(), workdir)
   assert e.value.step == 9 and e.value.exit_code == 128 + signum
@@ -164,7 +172,8 @@ def test_signal_in_the_last_step_of_an_epoch_stops_after_its_evaluation(
 
 
 def test_second_ctrl_c_stops_at_once(tmp_path, monkeypatch):
-  _signal_at_step(monkeypatch, 9, signal.SIGINT, times=2)
+  _signal_at_step(monkeypatch, 9, signal.SIGINT, times=2,
+                  gap=interrupt.REPEAT_WINDOW_SEC + 0.1)
   with pytest.raises(KeyboardInterrupt):
     loop.train_and_evaluate(tiny_config(), str(tmp_path))
   state, _ = final_params(str(tmp_path))

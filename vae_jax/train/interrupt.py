@@ -7,7 +7,11 @@ aggressive training on a CPU. Inside `StopRequest` the first SIGTERM or
 SIGINT only records itself; the loop finishes the step it is in, saves the
 latest checkpoint and raises `TrainingInterrupted`, and the same command
 resumes the run bit-identically. A second signal acts at once (SIGINT
-raises KeyboardInterrupt, SIGTERM ends the process).
+raises KeyboardInterrupt, SIGTERM ends the process), unless it is the same
+signal within `REPEAT_WINDOW_SEC` of the first: a SIGTERM sent to a process
+group (`kill -- -PGID`, a cluster's or service manager's stop) reaches the
+run both directly and through a parent that passes signals on, such as
+`experiments.train_rows`, and both copies are one request to stop.
 
 Only a single-process run handles the signals this way: with several
 processes a signal reaches them at different steps, and a checkpoint is a
@@ -18,8 +22,10 @@ checkpoints are what a resume starts from.
 import os
 import signal
 import threading
+import time
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
+REPEAT_WINDOW_SEC = 1.0
 
 
 class TrainingInterrupted(Exception):
@@ -49,6 +55,7 @@ class StopRequest:
   def __init__(self, enabled: bool = True):
     self.enabled = enabled
     self.signum = None
+    self._first_at = None
     self._previous = {}
 
   def __enter__(self):
@@ -67,7 +74,11 @@ class StopRequest:
 
   def _handle(self, signum, frame):
     del frame
-    if self.signum is not None:  # the second one: act at once
+    if self.signum is not None:
+      if (signum == self.signum and
+          time.monotonic() - self._first_at < REPEAT_WINDOW_SEC):
+        return  # the same request, passed on by a parent
+      # a second request: act at once
       self._restore()
       if signum == signal.SIGINT:
         raise KeyboardInterrupt
@@ -75,6 +86,7 @@ class StopRequest:
       os.kill(os.getpid(), signum)
       return
     self.signum = signum
+    self._first_at = time.monotonic()
     # os.write, not print: a handler can run inside another print
     os.write(2, (f'\n{signal.Signals(signum).name} received: saving a '
                  'checkpoint after this step, then stopping (send it again to '
