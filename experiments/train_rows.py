@@ -237,10 +237,13 @@ def _training_status(workdir: str, then: str = 'its evaluation') -> str:
 def run_child(cmd, cwd) -> int:
   """Runs `cmd`; returns its exit status, or -N after signal N.
 
-  SIGTERM or SIGHUP sent to this process is passed on to the child (else
-  `kill <queue pid>` would leave the training running, orphaned, beside
-  the queue started again), and the result is then -N whatever the child
-  made of it.
+  SIGTERM, SIGHUP or SIGINT sent to this process is passed on to the child
+  (else `kill <queue pid>` would leave the training running, orphaned,
+  beside the queue started again, and Ctrl-C would return to the shell
+  while the training still saves its checkpoint), and the result is then
+  -N whatever the child made of it. The training takes a copy arriving
+  with the signal a process group got directly as the same request
+  (vae_jax/train/interrupt.py).
   """
   child = subprocess.Popen(cmd, cwd=cwd)
   forwarded = []
@@ -249,7 +252,7 @@ def run_child(cmd, cwd) -> int:
     del frame
     forwarded.append(signum)
     child.send_signal(signum)
-  handled = (signal.SIGTERM, signal.SIGHUP)
+  handled = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
   previous = {s: signal.signal(s, forward) for s in handled}
   try:
     rc = child.wait()

@@ -190,8 +190,10 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   assert sorted(os.listdir(runs)) == ['ptb_lm', 'ptb_vae', 'ptb_vae_pretrain_fb']
 
 
-def test_terminating_the_queue_stops_its_training_child(tmp_path):
-  """`kill <queue pid>` reaches the running row (no orphan left training)."""
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_terminating_the_queue_stops_its_training_child(tmp_path, signum):
+  """`kill <queue pid>` or `kill -INT` reaches the running row (no orphan
+  left training)."""
   pid_file = tmp_path / 'child.pid'
   child = ('import os, time; open(%r, "w").write(str(os.getpid())); '
            'time.sleep(120)' % str(pid_file))
@@ -206,8 +208,8 @@ def test_terminating_the_queue_stops_its_training_child(tmp_path):
         break
       time.sleep(0.05)
     child_pid = int(pid_file.read_text())
-    queue.terminate()
-    assert queue.wait(timeout=30) == signal.SIGTERM  # run_child saw it: -15
+    queue.send_signal(signum)
+    assert queue.wait(timeout=30) == signum  # run_child saw it: -N
   finally:
     queue.kill()
   for _ in range(600):  # reaped by run_child's wait, so gone, not a zombie
