@@ -234,6 +234,11 @@ def _training_status(workdir: str, then: str = 'its evaluation') -> str:
   return ', '.join(parts)
 
 
+# Signals that stop a row (passed on to it; `experiments.train` saves a
+# checkpoint and exits 128 + N on the first two).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def run_child(cmd, cwd) -> int:
   """Runs `cmd`; returns its exit status, or -N after signal N.
 
@@ -252,7 +257,7 @@ def run_child(cmd, cwd) -> int:
     del frame
     forwarded.append(signum)
     child.send_signal(signum)
-  handled = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+  handled = STOP_SIGNALS
   previous = {s: signal.signal(s, forward) for s in handled}
   try:
     rc = child.wait()
@@ -315,6 +320,8 @@ def main(argv):
       if FLAGS.dry_run:
         continue
       rc = run_child(cmd, repo)
+      if rc - 128 in STOP_SIGNALS:  # the training's own checkpointed stop
+        rc = 128 - rc
       if rc < 0:
         print(f'{row}: stopped by signal {-rc}; rerun to resume it',
               file=sys.stderr)

@@ -226,6 +226,9 @@ def test_terminating_the_queue_stops_its_training_child(tmp_path, signum):
 @pytest.mark.parametrize('child_rc,exit_status,message', [
     (-signal.SIGTERM, 128 + signal.SIGTERM,
      'ptb_vae: stopped by signal 15; rerun to resume it'),
+    # a SIGTERM sent to the training alone: it saved and exited 143
+    (128 + signal.SIGTERM, 128 + signal.SIGTERM,
+     'ptb_vae: stopped by signal 15; rerun to resume it'),
     (3, 3, 'error: ptb_vae failed (exit 3); rerun to resume it')])
 def test_queue_exit_status_says_how_the_row_ended(tmp_path, child_rc,
                                                   exit_status, message):
