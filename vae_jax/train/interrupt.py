@@ -89,5 +89,5 @@ class StopRequest:
     self._first_at = time.monotonic()
     # os.write, not print: a handler can run inside another print
     os.write(2, (f'\n{signal.Signals(signum).name} received: saving a '
-                 'checkpoint after this step, then stopping (send it again to '
-                 'stop at once, without one)\n').encode())
+                 'checkpoint after this step, then stopping (send it again a '
+                 'second later to stop at once, without one)\n').encode())
