@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from absl import app, flags
 
@@ -177,6 +178,28 @@ def row_status(row: str, runs_dir: str) -> str:
   return f'{row}: ' + _training_status(workdir)
 
 
+def _first_epoch_progress(records) -> str:
+  """', 30 % of epoch 1 (ends about 22:38 at the last logged pace; 39.3
+  encoder steps an update)' from the last train record: a long first epoch
+  (aggressive training's takes hours on a CPU) says where it stands. The
+  end is the record's time plus its epoch ETA, on this machine's clock;
+  '' without a train record."""
+  train = [r for r in records if r.get('split') == 'train']
+  if not train:
+    return ''
+  last = train[-1]
+  epoch = float(last.get('epoch', 0.0))  # 0-based, fractional
+  out = f', {100 * (epoch % 1):.0f} % of epoch {int(epoch) + 1}'
+  notes = []
+  if last.get('epoch_eta_sec') is not None and last.get('time') is not None:
+    ends = time.localtime(last['time'] + last['epoch_eta_sec'])
+    notes.append(f'ends about {time.strftime("%H:%M", ends)} at the last '
+                 'logged pace')
+  if last.get('encoder_steps'):
+    notes.append(f'{last["encoder_steps"]:.1f} encoder steps an update')
+  return out + (f' ({"; ".join(notes)})' if notes else '')
+
+
 def _training_status(workdir: str, then: str = 'its evaluation') -> str:
   """'training, N of at most M epochs (step S), last valid loss ...'.
 
@@ -194,7 +217,8 @@ def _training_status(workdir: str, then: str = 'its evaluation') -> str:
       valid.append(rec)
       ends.append(seconds)  # hours trained when each epoch ended
   if not valid:
-    return f'training, step {last_step}, no epoch finished yet'
+    return (f'training, step {last_step}, no epoch finished yet'
+            + _first_epoch_progress(records))
   last = valid[-1]
   epochs = f'{last["epoch"]} epoch' + ('s' if last['epoch'] != 1 else '')
   train = {}

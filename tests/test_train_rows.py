@@ -190,6 +190,33 @@ def test_status_reads_each_rows_workdir_and_runs_nothing(tmp_path):
   assert sorted(os.listdir(runs)) == ['ptb_lm', 'ptb_vae', 'ptb_vae_pretrain_fb']
 
 
+def test_status_of_a_long_first_epoch_says_where_it_stands(tmp_path):
+  """No epoch finished (an aggressive row's first takes hours): the share of
+  epoch 1 done, its end from the last record's time and epoch ETA, and the
+  encoder steps an update."""
+  from experiments import train_rows
+  workdir = tmp_path / 'ptb_vae_aggressive'
+  os.makedirs(workdir)
+  t0 = 1796675000.0
+  recs = [{'split': 'train', 'step': 100, 'epoch': 100 / 1317, 'time': t0,
+           'encoder_steps': 53.85},
+          {'split': 'train', 'step': 400, 'epoch': 400 / 1317,
+           'time': t0 + 2400.0, 'epoch_eta_sec': 6777.0,
+           'encoder_steps': 39.3}]
+  (workdir / 'metrics.jsonl').write_text(
+      ''.join(json.dumps(r) + '\n' for r in recs))
+  ends = time.strftime('%H:%M', time.localtime(t0 + 2400.0 + 6777.0))
+  assert train_rows.row_status('ptb_vae_aggressive', str(tmp_path)) == (
+      'ptb_vae_aggressive: training, step 400, no epoch finished yet, 30 % '
+      f'of epoch 1 (ends about {ends} at the last logged pace; 39.3 encoder '
+      'steps an update)')
+  # a plain run's first record: no ETA yet, no encoder steps
+  (workdir / 'metrics.jsonl').write_text(json.dumps(
+      {'split': 'train', 'step': 100, 'epoch': 100 / 1317, 'time': t0}))
+  assert train_rows.row_status('ptb_vae_aggressive', str(tmp_path)).endswith(
+      'no epoch finished yet, 8 % of epoch 1')
+
+
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
 def test_terminating_the_queue_stops_its_training_child(tmp_path, signum):
   """`kill <queue pid>` or `kill -INT` reaches the running row (no orphan
