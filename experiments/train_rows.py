@@ -33,6 +33,7 @@ import time
 from absl import app, flags
 
 from experiments import ptb_rows
+from vae_jax.train import interrupt
 from vae_jax.train.logging_utils import (format_duration, read_metrics,
                                          training_seconds)
 
@@ -258,8 +259,8 @@ def _training_status(workdir: str, then: str = 'its evaluation') -> str:
   return ', '.join(parts)
 
 
-# Signals that stop a row (passed on to it; `experiments.train` saves a
-# checkpoint and exits 128 + N on the first two).
+# Signals that stop a row, passed on to it; `experiments.train` saves a
+# checkpoint and exits 128 + N on those of `interrupt.HANDLED`.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -344,7 +345,7 @@ def main(argv):
       if FLAGS.dry_run:
         continue
       rc = run_child(cmd, repo)
-      if rc - 128 in STOP_SIGNALS:  # the training's own checkpointed stop
+      if rc - 128 in interrupt.HANDLED:  # the training's checkpointed stop
         rc = 128 - rc
       if rc < 0:
         print(f'{row}: stopped by signal {-rc}; rerun to resume it',
