@@ -16,7 +16,9 @@ def define_config_flags(default_config: str) -> None:
   # misspelt key is still an error while a head's option that the config
   # does not set (--config.model.latent_kwargs.learn_kappa=True) can be
   # given: ml_collections parses an override of a new key only with
-  # accept_new_attributes, which needs lock_config=False.
+  # accept_new_attributes, which needs lock_config=False. `resolve` then
+  # checks every key against the base config (`default.check_keys`), so a
+  # user's config file that does not lock itself gets the same error.
   config_flags.DEFINE_config_file(
       'config', os.path.join(CONFIG_DIR, default_config),
       'ml_collections config file; append ":smoke" for a seconds-long run. '
@@ -72,8 +74,15 @@ def quiet_library_logs() -> None:
 def resolve(config) -> tuple[object, str]:
   """Applies --data_dir and returns (config, workdir)."""
   quiet_library_logs()
+  # pylint: disable=g-import-not-at-top
+  from absl import app
+  from experiments.configs import default
   f = flags.FLAGS
   config_path = config_flags.get_config_filename(f['config'])
+  try:
+    default.check_keys(config)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   if f.data_dir:
     config.data.data_dir = f.data_dir
   workdir = f.workdir

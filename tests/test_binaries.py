@@ -181,6 +181,24 @@ def test_misspelt_config_key_is_an_error(tmp_path):
   assert not os.path.exists(f'{tmp_path}/w')
 
 
+def test_misspelt_key_in_an_unlocked_user_config_is_an_error(tmp_path):
+  # a user's config file that does not lock itself: ml_collections would
+  # take the override as a new key; the binary names it and the near key
+  user = tmp_path / 'my_config.py'
+  user.write_text(
+      'from experiments.configs import synthetic_vae\n'
+      'def get_config(arg=None):\n'
+      '  c = synthetic_vae.get_config(arg)\n'
+      '  c.unlock()\n'
+      '  return c\n')
+  proc = run('experiments.train', f'--config={user}:smoke',
+             '--config.train.lerning_rate=0.1', f'--workdir={tmp_path}/w')
+  assert proc.returncode != 0
+  assert ('unknown config key: train.lerning_rate (did you mean '
+          'train.learning_rate?)') in proc.stderr
+  assert not os.path.exists(f'{tmp_path}/w')
+
+
 def test_missing_corpus_is_a_clear_error_and_writes_nothing(tmp_path):
   proc = run('experiments.train', '--config=experiments/configs/ptb_lm.py',
              f'--data_dir={tmp_path}/nowhere', f'--workdir={tmp_path}/w')

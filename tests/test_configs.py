@@ -113,3 +113,23 @@ def test_ptb_cyclical_row_follows_fu_et_al():
                                          40000, 90000)]
   assert values == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0],
                                  abs=1e-3)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_every_config_uses_only_known_keys(name):
+  module = importlib.import_module(f'experiments.configs.{name}')
+  assert default.unknown_keys(module.get_config()) == []
+
+
+def test_unknown_keys_of_an_unlocked_user_config():
+  c = default.get_config()
+  c.unlock()
+  c.train.lerning_rate = 0.5                 # typo of a known key
+  c.evaluation = {'k': 1}                    # an unknown group
+  c.model.latent_kwargs.learn_kappa = True   # open blocks are not checked
+  c.objective.kl_schedule.ratio = 0.5
+  assert default.unknown_keys(c) == ['evaluation', 'train.lerning_rate']
+  with pytest.raises(ValueError, match=r'keys: evaluation, train\.lerning_rate '
+                     r'\(did you mean train\.learning_rate\?\);'):
+    default.check_keys(c)
+  default.check_keys(default.get_config())   # the base config passes

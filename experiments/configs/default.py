@@ -8,6 +8,8 @@ Run:  python -m experiments.train --config=experiments/configs/default.py
 (append `:smoke`, as to any config, for a seconds-long run)
 """
 
+import difflib
+
 import ml_collections
 
 
@@ -161,3 +163,50 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.eval.iw_buckets = 2
   c.eval.num_generate = 3
   return c
+
+
+# Blocks whose keys depend on another key (the latent family, the schedule's
+# name): the latent head's constructor and `vae_jax.schedules.make_schedule`
+# check them, naming a misspelt key.
+OPEN_BLOCKS = ('model.latent_kwargs', 'objective.kl_schedule',
+               'objective.temperature_schedule')
+
+
+def unknown_keys(config, reference=None, prefix: str = '') -> list[str]:
+  """Dotted names in `config` that the base config (`reference`, default
+  `get_config()`) lacks, outside `OPEN_BLOCKS`."""
+  if reference is None:
+    reference = get_config()
+  out = []
+  for key, value in config.items():
+    name = prefix + key
+    if name in OPEN_BLOCKS:
+      continue
+    if key not in reference:
+      out.append(name)
+    elif isinstance(value, (dict, ml_collections.ConfigDict)) and isinstance(
+        reference[key], (dict, ml_collections.ConfigDict)):
+      out.extend(unknown_keys(value, reference[key], name + '.'))
+  return out
+
+
+def check_keys(config) -> None:
+  """Raises ValueError naming each key the base config lacks, with the
+  nearest known key: a misspelt override is an error even in a user config
+  file that does not lock itself (`--config.train.lerning_rate=0.5`)."""
+  reference = get_config()
+  bad = unknown_keys(config, reference)
+  if not bad:
+    return
+  parts = []
+  for name in bad:
+    group, _, key = name.rpartition('.')
+    block = reference
+    for k in group.split('.') if group else []:
+      block = block[k]
+    near = difflib.get_close_matches(key, list(block.keys()), n=1)
+    parts.append(name + (f' (did you mean {group + "." if group else ""}'
+                         f'{near[0]}?)' if near else ''))
+  raise ValueError('unknown config key' + ('s' if len(bad) > 1 else '') +
+                   ': ' + ', '.join(parts) + '; the known keys and their '
+                   'meaning are in experiments/configs/default.py')
