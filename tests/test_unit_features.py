@@ -71,6 +71,9 @@ def test_markdown_table():
       '| unit | variance of the mean | r with length | r with unk |',
       '| --- | --- | --- | --- |',
       '| 8 | 0.5597 | -0.03 | +0.39 |']
+  rows[0]['r']['unk'] = float('nan')  # a constant feature: r undefined
+  assert unit_features.markdown_table(rows, ('length', 'unk')).splitlines()[
+      -1] == '| 8 | 0.5597 | -0.03 | n/a |'
 
 
 def test_tools_refuse_a_run_without_a_latent(monkeypatch):

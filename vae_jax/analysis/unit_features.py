@@ -86,13 +86,18 @@ def unit_correlations(means: np.ndarray, features: dict[str, np.ndarray], *,
                  for k, f in features.items()}} for d in active]
 
 
+def _cell(r: float) -> str:
+  return 'n/a' if np.isnan(r) else f'{r:+.2f}'
+
+
 def markdown_table(rows: list[dict], features: Sequence[str] = FEATURES,
                    title: str = 'unit') -> str:
-  """The rows of `unit_correlations` as a markdown table."""
+  """The rows of `unit_correlations` as a markdown table; an undefined r (a
+  constant feature) is written 'n/a'."""
   head = (f'| {title} | variance of the mean | '
           + ' | '.join(f'r with {k}' for k in features) + ' |')
   lines = [head, '| ' + ' | '.join(['---'] * (2 + len(features))) + ' |']
   for row in rows:
     lines.append(f'| {row["unit"]} | {row["variance"]:.4f} | '
-                 + ' | '.join(f'{row["r"][k]:+.2f}' for k in features) + ' |')
+                 + ' | '.join(_cell(row['r'][k]) for k in features) + ' |')
   return '\n'.join(lines) + '\n'
