@@ -162,9 +162,14 @@ def test_signal_saves_a_checkpoint_at_that_step_and_resumes_bit_identically(
 def test_signal_in_the_last_step_of_an_epoch_stops_after_its_evaluation(
     tmp_path, monkeypatch):
   _signal_at_step(monkeypatch, 7, signal.SIGTERM)  # 7 steps an epoch
+  closed = []
+  real_close = loop.Checkpointer.close
+  monkeypatch.setattr(loop.Checkpointer, 'close', lambda self: (
+      closed.append(os.path.basename(self.directory)), real_close(self)))
   with pytest.raises(TrainingInterrupted) as e:
     loop.train_and_evaluate(tiny_config(), str(tmp_path))
   assert e.value.step == 7
+  assert sorted(closed) == ['best', 'latest']  # closed on the way out
   _, meta = final_params(str(tmp_path))
   assert meta['epoch'] == 1 and meta['batch_in_epoch'] == 0
   records = read_metrics(os.path.join(str(tmp_path), 'metrics.jsonl'))

@@ -175,13 +175,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """
   check_model_config(config)
   inputs = prepare_inputs(config, workdir)  # creates workdir once data is good
-  with (exclusive_workdir(workdir) if distributed.is_chief()
-        else contextlib.nullcontext()):
-    return _train_and_evaluate(config, workdir, inputs)
+  with contextlib.ExitStack() as stack:  # closed in reverse on any exit
+    if distributed.is_chief():
+      stack.enter_context(exclusive_workdir(workdir))
+    return _train_and_evaluate(config, workdir, inputs, stack)
 
 
-def _train_and_evaluate(config, workdir: str,
-                        inputs: Inputs) -> dict[str, Any]:
+def _train_and_evaluate(config, workdir: str, inputs: Inputs,
+                        stack: contextlib.ExitStack) -> dict[str, Any]:
   from vae_jax import plotting  # pylint: disable=g-import-not-at-top
   from vae_jax.analysis import generation  # pylint: disable=g-import-not-at-top
   model, tx = build_everything(config, inputs)
@@ -204,8 +205,11 @@ def _train_and_evaluate(config, workdir: str,
     log(f'{split}: {st}')
 
   state = init_state(config, model, tx, inputs)
-  latest = Checkpointer(os.path.join(workdir, 'checkpoints', 'latest'))
-  best = Checkpointer(os.path.join(workdir, 'checkpoints', 'best'))
+  # closed when the run ends, is interrupted or fails (`stack`)
+  latest = stack.enter_context(contextlib.closing(
+      Checkpointer(os.path.join(workdir, 'checkpoints', 'latest'))))
+  best = stack.enter_context(contextlib.closing(
+      Checkpointer(os.path.join(workdir, 'checkpoints', 'best'))))
   writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl'), enabled=chief)
   plateau = Plateau(patience=t.decay_patience, factor=t.lr_decay,
                     min_epoch=t.decay_min_epoch, max_decays=t.max_decays)
@@ -393,7 +397,5 @@ def _train_and_evaluate(config, workdir: str,
     generation.write_samples(os.path.join(workdir, 'samples.txt'), model,
                              params, inputs, config, seed=config.seed)
     plotting.plot_run(workdir)
-  latest.close()
-  best.close()
   log('test: ' + metrics_line(test))
   return test
