@@ -6,7 +6,9 @@ Modes:
       LM with shard_map and with pmap over the devices of all processes, each
       process feeding its own rows of the global batch; then a few steps of
       `train_and_evaluate` (shard_map) in OUT_DIR/loop, the checkpoint it
-      wrote restored by all processes.
+      wrote restored by all processes; then a longer run in OUT_DIR/full
+      and the same in OUT_DIR/preempt, stopped by a SIGTERM to process 0
+      and resumed.
   reference NUM_PROCESSES OUT_DIR
       one process, one device: the same 6 steps on the same global batches
       (the processes' rows concatenated in process order).
@@ -17,7 +19,9 @@ Parameters go to OUT_DIR as .npz files; a line `RESULT <json>` to stdout.
 import functools
 import json
 import os
+import signal
 import sys
+import time
 
 # Importing JAX starts no backend: jax.distributed.initialize, which must
 # come before the first computation, can still run in `worker`.
@@ -31,6 +35,8 @@ from vae_jax.data import (BucketedBatcher, Vocabulary, encode_split,
 from vae_jax.models import build_model
 from vae_jax.train import distributed, loop, parallel, restore
 from vae_jax.train.inputs import prepare_inputs
+from vae_jax.train.interrupt import TrainingInterrupted
+from vae_jax.train.logging_utils import MetricWriter
 from vae_jax.train.state import create_train_state, make_optimizer
 from vae_jax.train.steps import train_step
 
@@ -114,6 +120,61 @@ def loop_run(out_dir):
   return test, int(state.step), meta, flat(state.params), jax.device_count()
 
 
+def preempt_config():
+  c = loop_config()
+  c.train.max_steps = 12                # two epochs of 6 steps
+  c.train.log_every_steps = 1
+  c.train.checkpoint_every_steps = 100  # none periodic: only the agreed one
+  return c
+
+
+SIGNAL_AT_STEP = 2
+
+
+def preempt_run(pid, out_dir):
+  """The run of `preempt_config` uninterrupted, then again with a SIGTERM to
+  process 0 when it logs step SIGNAL_AT_STEP, resumed to the end.
+
+  The uninterrupted run comes first: JAX's preemption service answers True
+  for the agreed step from then on, in any later run of these processes.
+  """
+  c = preempt_config()
+  full_dir, workdir = (os.path.join(out_dir, d) for d in ('full', 'preempt'))
+  loop.train_and_evaluate(c, full_dir)
+  real_write = MetricWriter.write
+
+  def write(self, split, step, *a, **k):  # every process, every step
+    out = real_write(self, split, step, *a, **k)
+    if split == 'train' and step == SIGNAL_AT_STEP and pid == 0:
+      os.kill(os.getpid(), signal.SIGTERM)
+    if split == 'train' and step >= SIGNAL_AT_STEP:
+      # steps of a real run's length: the notice takes under a second to
+      # reach every process (0.8 s measured), these steps only milliseconds
+      time.sleep(0.3)
+    return out
+  MetricWriter.write = write
+  try:
+    loop.train_and_evaluate(c, workdir)
+    stopped = None
+  except TrainingInterrupted as e:
+    stopped = {'step': e.step, 'exit_code': e.exit_code}
+  finally:
+    MetricWriter.write = real_write
+  saved, meta = restore_latest(c, workdir)
+  result = {'stopped': stopped, 'saved_step': int(saved.step),
+            'saved_batch': meta['batch_in_epoch']}
+  test = loop.train_and_evaluate(c, workdir)  # resumes
+  full, _ = restore_latest(c, full_dir)
+  resumed, _ = restore_latest(c, workdir)
+  with open(os.path.join(full_dir, 'final.json')) as f:
+    result['same_test'] = json.load(f)['test'] == test
+  result['final_steps'] = [int(full.step), int(resumed.step)]
+  result['same_params'] = all(
+      np.array_equal(a, b) for a, b in zip(jax.tree.leaves(full.params),
+                                           jax.tree.leaves(resumed.params)))
+  return result
+
+
 def worker(pid, count, port, out_dir):
   assert distributed.maybe_initialize(
       coordinator_address=f'127.0.0.1:{port}', num_processes=count,
@@ -128,6 +189,7 @@ def worker(pid, count, port, out_dir):
   np.savez(os.path.join(out_dir, f'loop-p{pid}.npz'), **params)
   result['loop'] = {'test': test, 'restored_step': step, 'meta_epoch':
                     meta['epoch'], 'devices': devices}
+  result['preempt'] = preempt_run(pid, out_dir)
   print('RESULT ' + json.dumps(result), flush=True)
 
 

@@ -139,3 +139,22 @@ def test_two_process_checkpoint_restores_in_one_process(runs):
   assert got.keys() == ref.keys()
   for k in ref:
     np.testing.assert_array_equal(got[k], ref[k])
+
+
+def test_sigterm_to_one_process_stops_all_at_one_step_with_a_checkpoint(runs):
+  """JAX's preemption service passes the SIGTERM to process 0 on to process
+  1; both save at the step they agree on and raise TrainingInterrupted, and
+  the resumed run ends as the uninterrupted one, bit for bit."""
+  import multiprocess_worker  # pylint: disable=g-import-not-at-top
+  results, _ = runs
+  runs_ = [results[f'process {i}']['preempt'] for i in range(NUM_PROCESSES)]
+  assert runs_[0] == runs_[1]
+  r = runs_[0]
+  assert r['stopped'] is not None, 'the run was not stopped'
+  step = r['stopped']['step']
+  # after the signal, before the end (12 steps), at a step both saved
+  assert multiprocess_worker.SIGNAL_AT_STEP <= step < 12
+  assert r['stopped']['exit_code'] == 128 + 15
+  assert r['saved_step'] == step and r['saved_batch'] == step % 6
+  assert r['final_steps'] == [12, 12]
+  assert r['same_params'] and r['same_test']

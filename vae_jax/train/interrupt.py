@@ -13,9 +13,16 @@ group (`kill -- -PGID`, a cluster's or service manager's stop) reaches the
 run both directly and through a parent that passes signals on, such as
 `experiments.train_rows`, and both copies are one request to stop.
 
-Only a single-process run handles the signals this way: with several
-processes a signal reaches them at different steps, and a checkpoint is a
-collective save that all of them must enter together; there the periodic
+With several processes a signal reaches them at different steps, while a
+checkpoint is a collective save that all of them must enter at the same
+one. There JAX's preemption service (started by `jax.distributed.
+initialize`) takes SIGTERM: a SIGTERM to any process (a cluster's
+preemption notice, `scancel`, a session's end) is passed to all, which
+agree on a step a little ahead (`multihost_utils.
+reached_preemption_sync_point`, asked at every step by `StopRequest.check`);
+at that step every process saves the checkpoint and raises
+`TrainingInterrupted`. Ctrl-C is not caught there (it stops at once), and
+with the service off (`jax_enable_preemption_service=False`) the periodic
 checkpoints are what a resume starts from.
 """
 
@@ -44,19 +51,46 @@ class TrainingInterrupted(Exception):
     return 128 + self.signum  # what the shell reports for the signal
 
 
-class StopRequest:
-  """Context manager: `signum` is the first SIGTERM/SIGINT received, or None.
+def preemption_sync_point(step: int) -> bool:
+  """Whether all processes of a multi-process run have reached the step at
+  which to save after a SIGTERM to any of them (False when JAX's preemption
+  service does not run: one process, or the service turned off)."""
+  # pylint: disable=g-import-not-at-top
+  from jax.experimental import multihost_utils
+  try:
+    return multihost_utils.reached_preemption_sync_point(step)
+  except RuntimeError:  # jax_enable_preemption_service=False
+    return False
 
-  Installs its handlers only in the main thread of a single-process run
-  (`enabled`); elsewhere it does nothing and `signum` stays None. The
-  previous handlers come back on exit.
+
+class StopRequest:
+  """Context manager: `signum` is the signal to stop on, or None.
+
+  A single-process run (`enabled`, in the main thread) installs handlers for
+  SIGTERM and SIGINT: `signum` is the first received. With several processes
+  (`multiprocess`) no handler is installed (JAX's preemption service holds
+  SIGTERM) and `check(step)` sets `signum` to SIGTERM at the step that all
+  processes agreed on. Otherwise it does nothing and `signum` stays None.
+  The previous handlers come back on exit.
   """
 
-  def __init__(self, enabled: bool = True):
-    self.enabled = enabled
+  def __init__(self, enabled: bool = True, *, multiprocess: bool = False):
+    self.enabled = enabled and not multiprocess
+    self.multiprocess = multiprocess
     self.signum = None
     self._first_at = None
     self._previous = {}
+
+  def check(self, step: int) -> int | None:
+    """`signum` after training step `step` (the same on every process of a
+    multi-process run, which must call this at every step)."""
+    if (self.multiprocess and self.signum is None
+        and preemption_sync_point(step)):
+      self.signum = signal.SIGTERM
+      os.write(2, (f'\npreemption notice (SIGTERM to one of the processes): '
+                   f'all save a checkpoint at step {step}, then stop\n'
+                   ).encode())
+    return self.signum
 
   def __enter__(self):
     if self.enabled and threading.current_thread() is threading.main_thread():

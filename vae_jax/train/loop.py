@@ -262,9 +262,10 @@ def _train_and_evaluate(config, workdir: str, inputs: Inputs,
     meta.update(meta_update)
     latest.save(step, host_state, meta)
 
-  # A SIGTERM or Ctrl-C stops the run at the next step with a checkpoint
-  # (single-process runs; vae_jax/train/interrupt.py).
-  with StopRequest(enabled=jax.process_count() == 1) as stop_request:
+  # A SIGTERM or Ctrl-C stops the run at the next step with a checkpoint;
+  # with several processes a SIGTERM to any stops all at one agreed step
+  # (vae_jax/train/interrupt.py).
+  with StopRequest(multiprocess=jax.process_count() > 1) as stop_request:
     while not stop and meta['epoch'] < t.max_epochs:
       epoch = meta['epoch']  # 0-based, as the data order and the plateau rule
       number = epoch + 1  # 1-based: the console, metrics.jsonl and the tables
@@ -313,7 +314,7 @@ def _train_and_evaluate(config, workdir: str, inputs: Inputs,
                             eta_is_bound=t.max_decays > 0))
           acc = None
         periodic = step % t.checkpoint_every_steps == 0
-        if (periodic or stop_request.signum) and not last:
+        if (stop_request.check(step) or periodic) and not last:
           _check_finite(epoch_acc, f'epoch {number}, found after batch {i + 1}')
           sums = jax.tree.map(lambda x: x.item(), epoch_acc)
           save_latest({'batch_in_epoch': i + 1, 'epoch_sums': sums},
