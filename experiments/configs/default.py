@@ -87,7 +87,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # epoch, from the plateau rule's current value); off: the plateau rule's.
   c.train.lr_cycle = False
   c.train.log_every_steps = 100
-  c.train.checkpoint_every_steps = 500  # plus one at every epoch end
+  c.train.checkpoint_every_steps = 500  # plus one at every epoch end, and
+  c.train.checkpoint_every_minutes = 20.0  # one when this long has passed since
+                                          # the last (slow steps); 0: off
   c.train.eval_diagnostics = True        # MI and AU on valid every epoch (VAE)
   # Validation metric that picks the best checkpoint and drives the halving:
   # 'loss' (-ELBO for a VAE, NLL for an LM) | 'rec' (an autoencoder stage).

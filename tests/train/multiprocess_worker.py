@@ -34,6 +34,7 @@ from vae_jax.data import (BucketedBatcher, Vocabulary, encode_split,
                           generate_synthetic_corpus)
 from vae_jax.models import build_model
 from vae_jax.train import distributed, loop, parallel, restore
+from vae_jax.train.checkpoint import Checkpointer
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.interrupt import TrainingInterrupted
 from vae_jax.train.logging_utils import MetricWriter
@@ -124,7 +125,10 @@ def preempt_config():
   c = loop_config()
   c.train.max_steps = 12                # two epochs of 6 steps
   c.train.log_every_steps = 1
-  c.train.checkpoint_every_steps = 100  # none periodic: only the agreed one
+  c.train.checkpoint_every_steps = 100  # none by the step count
+  # a timer shorter than a step: process 0's decision, broadcast at each
+  # log step (every step here), saves every step on both processes
+  c.train.checkpoint_every_minutes = 1e-7
   return c
 
 
@@ -140,7 +144,17 @@ def preempt_run(pid, out_dir):
   """
   c = preempt_config()
   full_dir, workdir = (os.path.join(out_dir, d) for d in ('full', 'preempt'))
-  loop.train_and_evaluate(c, full_dir)
+  real_save, saved_steps = Checkpointer.save, []
+
+  def save(self, step, *a, **k):
+    if self.directory.endswith('latest'):
+      saved_steps.append(step)
+    return real_save(self, step, *a, **k)
+  Checkpointer.save = save
+  try:
+    loop.train_and_evaluate(c, full_dir)
+  finally:
+    Checkpointer.save = real_save
   real_write = MetricWriter.write
 
   def write(self, split, step, *a, **k):  # every process, every step
@@ -162,7 +176,8 @@ def preempt_run(pid, out_dir):
     MetricWriter.write = real_write
   saved, meta = restore_latest(c, workdir)
   result = {'stopped': stopped, 'saved_step': int(saved.step),
-            'saved_batch': meta['batch_in_epoch']}
+            'saved_batch': meta['batch_in_epoch'],
+            'timer_saves': saved_steps}
   test = loop.train_and_evaluate(c, workdir)  # resumes
   full, _ = restore_latest(c, full_dir)
   resumed, _ = restore_latest(c, workdir)

@@ -17,6 +17,7 @@ from vae_jax.data.download import sha256_file
 from vae_jax import plotting
 from vae_jax.train import loop, restore, workdir_lock
 from vae_jax.train import interrupt
+from vae_jax.train.checkpoint import SaveTimer
 from vae_jax.train.interrupt import TrainingInterrupted
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.logging_utils import MetricWriter, read_metrics
@@ -108,6 +109,41 @@ def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
   steps = [r['step'] for r in read_metrics(os.path.join(workdir, 'metrics.jsonl'))
            if r['split'] == 'train']
   assert steps == sorted(set(steps))
+
+
+@pytest.mark.parametrize('minutes,saved', [(0.0, 7), (1e-7, 8)])
+def test_checkpoint_by_wall_time_bounds_what_a_crash_loses(
+    tmp_path, monkeypatch, minutes, saved):
+  """No periodic step checkpoint before the crash at step 9; with the timer
+  off only the epoch end (step 7) was saved, with a timer shorter than a
+  step every step was (the last before the crash: step 8)."""
+  real_write = MetricWriter.write
+
+  def crash_at_step_9(self, split, step, *a, **k):
+    if step >= 9:
+      raise KeyboardInterrupt('simulated crash')
+    return real_write(self, split, step, *a, **k)
+
+  monkeypatch.setattr(MetricWriter, 'write', crash_at_step_9)
+  cfg = tiny_config(checkpoint_every_steps=1000,
+                    checkpoint_every_minutes=minutes)
+  with pytest.raises(KeyboardInterrupt):
+    loop.train_and_evaluate(cfg, str(tmp_path))
+  state, _ = final_params(str(tmp_path), cfg)
+  assert int(state.step) == saved
+
+
+def test_save_timer():
+  now = [0.0]
+  timer = SaveTimer(60.0, clock=lambda: now[0])
+  now[0] = 59.9
+  assert not timer.due(sync=True)
+  now[0] = 60.0
+  assert timer.due(sync=False)  # one process: every step may save
+  timer.saved()
+  now[0] = 119.0
+  assert not timer.due(sync=True)
+  assert not SaveTimer(0.0, clock=lambda: 1e9).due(sync=True)  # off
 
 
 def _signal_at_step(monkeypatch, at, signum, times=1, gap=0.0):

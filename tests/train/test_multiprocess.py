@@ -157,4 +157,7 @@ def test_sigterm_to_one_process_stops_all_at_one_step_with_a_checkpoint(runs):
   assert r['stopped']['exit_code'] == 128 + 15
   assert r['saved_step'] == step and r['saved_batch'] == step % 6
   assert r['final_steps'] == [12, 12]
+  # the uninterrupted run saved by its timer at every step but the epochs'
+  # last, which the epoch ends saved: the same steps on both processes
+  assert r['timer_saves'] == list(range(1, 13))
   assert r['same_params'] and r['same_test']

@@ -19,7 +19,8 @@ and processes.
 """
 
 import os
-from typing import Any
+import time
+from typing import Any, Callable
 
 import jax
 import orbax.checkpoint as ocp
@@ -70,3 +71,38 @@ class Checkpointer:
 
   def close(self) -> None:
     self._mngr.close()
+
+
+class SaveTimer:
+  """Whether `every_sec` seconds of wall time have passed since the last save
+  (`train.checkpoint_every_minutes`): it bounds the work a crash can lose
+  when steps are slow (aggressive training: 10 s a step on a CPU), where a
+  step count would be hours.
+
+  With several processes every process must decide the same (the save is
+  collective): process 0's clock decides, broadcast to all at the steps
+  where `due` is asked with `sync=True` (the log steps); it is never due in
+  between. `every_sec` 0 turns it off.
+  """
+
+  def __init__(self, every_sec: float,
+               clock: Callable[[], float] = time.monotonic):
+    self.every_sec = every_sec
+    self._clock = clock
+    self._last = clock()
+
+  def saved(self) -> None:
+    self._last = self._clock()
+
+  def due(self, sync: bool) -> bool:
+    if not self.every_sec:
+      return False
+    late = self._clock() - self._last >= self.every_sec
+    if jax.process_count() == 1:
+      return late
+    if not sync:
+      return False
+    # pylint: disable=g-import-not-at-top
+    import numpy as np
+    from jax.experimental import multihost_utils
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(late)))

@@ -23,7 +23,7 @@ from vae_jax.train import aggressive, pretrain
 from vae_jax.models import build_model
 from vae_jax.train import distributed, evaluation
 from vae_jax.train.interrupt import StopRequest, TrainingInterrupted
-from vae_jax.train.checkpoint import Checkpointer
+from vae_jax.train.checkpoint import Checkpointer, SaveTimer
 from vae_jax.train.inputs import Inputs, prepare_inputs
 from vae_jax.train.logging_utils import (MetricWriter, Progress, log,
                                          metrics_line)
@@ -258,9 +258,13 @@ def _train_and_evaluate(config, workdir: str, inputs: Inputs,
   stop = plateau.stopped(meta['plateau']) or step >= total_steps
   precompiled = False
 
+  # besides every checkpoint_every_steps: once this much wall time passed
+  save_timer = SaveTimer(60.0 * t.get('checkpoint_every_minutes', 0.0))
+
   def save_latest(meta_update, host_state):
     meta.update(meta_update)
     latest.save(step, host_state, meta)
+    save_timer.saved()
 
   # A SIGTERM or Ctrl-C stops the run at the next step with a checkpoint;
   # with several processes a SIGTERM to any stops all at one agreed step
@@ -299,7 +303,8 @@ def _train_and_evaluate(config, workdir: str, inputs: Inputs,
         epoch_acc = (merge_metrics_jit(epoch_acc, m) if epoch_acc is not None
                      else m)
         last = i == len(batches) - 1 or step >= total_steps
-        if step % t.log_every_steps == 0 or last:
+        logged = step % t.log_every_steps == 0 or last
+        if logged:
           _check_finite(acc, f'epoch {number}, found after batch {i + 1}')
           summary = summarize(acc)
           summary['lr'] = lr
@@ -313,7 +318,8 @@ def _train_and_evaluate(config, workdir: str, inputs: Inputs,
           log(Progress.line(step, total_steps, number, rates, summary,
                             eta_is_bound=t.max_decays > 0))
           acc = None
-        periodic = step % t.checkpoint_every_steps == 0
+        periodic = (step % t.checkpoint_every_steps == 0
+                    or save_timer.due(sync=logged and not last))
         if (stop_request.check(step) or periodic) and not last:
           _check_finite(epoch_acc, f'epoch {number}, found after batch {i + 1}')
           sums = jax.tree.map(lambda x: x.item(), epoch_acc)
