@@ -72,18 +72,25 @@ def test_run_writes_every_output(uninterrupted):
       rel=1e-5)
 
 
+def _crash_at_step(monkeypatch, at):
+  """A simulated crash (KeyboardInterrupt, no handler) when step `at` would
+  be logged; returns the real MetricWriter.write."""
+  real_write = MetricWriter.write
+
+  def crash(self, split, step, *a, **k):
+    if step >= at:
+      raise KeyboardInterrupt('simulated crash')
+    return real_write(self, split, step, *a, **k)
+
+  monkeypatch.setattr(MetricWriter, 'write', crash)
+  return real_write
+
+
 def test_resume_after_crash_is_bit_identical(uninterrupted, tmp_path,
                                               monkeypatch, capsys):
   full_dir, _ = uninterrupted
   workdir = str(tmp_path)
-  real_write = MetricWriter.write
-
-  def crash_at_step_9(self, split, step, *a, **k):
-    if step >= 9:
-      raise KeyboardInterrupt('simulated crash')
-    return real_write(self, split, step, *a, **k)
-
-  monkeypatch.setattr(MetricWriter, 'write', crash_at_step_9)
+  real_write = _crash_at_step(monkeypatch, 9)
   with pytest.raises(KeyboardInterrupt):
     loop.train_and_evaluate(tiny_config(), workdir)
   monkeypatch.setattr(MetricWriter, 'write', real_write)
@@ -117,14 +124,7 @@ def test_checkpoint_by_wall_time_bounds_what_a_crash_loses(
   """No periodic step checkpoint before the crash at step 9; with the timer
   off only the epoch end (step 7) was saved, with a timer shorter than a
   step every step was (the last before the crash: step 8)."""
-  real_write = MetricWriter.write
-
-  def crash_at_step_9(self, split, step, *a, **k):
-    if step >= 9:
-      raise KeyboardInterrupt('simulated crash')
-    return real_write(self, split, step, *a, **k)
-
-  monkeypatch.setattr(MetricWriter, 'write', crash_at_step_9)
+  _crash_at_step(monkeypatch, 9)
   cfg = tiny_config(checkpoint_every_steps=1000,
                     checkpoint_every_minutes=minutes)
   with pytest.raises(KeyboardInterrupt):
