@@ -66,6 +66,9 @@ def test_epoch_eta_and_the_line_of_a_run_that_may_stop_early():
   line = Progress.line(10, 1000, 1, rates,
                        {'loss': 3.0, 'encoder_steps': 53.85})
   assert '| loss 3.000 | encoder steps 53.9 an update | 200 tok/s' in line
+  # 80 steps of this epoch at 5 a second (16 s), then 910 at 5 x 54.85
+  assert line.endswith(', ETA 0m19s if the aggressive mode ends with this '
+                       'epoch, 3m18s if it lasts')
   assert 'encoder' not in Progress.line(10, 1000, 1, rates,
                                         {'encoder_steps': 0.0})
 

@@ -159,7 +159,13 @@ class Progress:
            metrics: dict[str, float], *, eta_is_bound: bool = False) -> str:
     """One progress line; `epoch` counts from 1, as metrics.jsonl does.
     `eta_is_bound`: the run may stop before `total`
-    (a plateau rule), so its ETA is shown as an upper bound ("ETA <=")."""
+    (a plateau rule), so its ETA is shown as an upper bound ("ETA <=").
+
+    In aggressive mode (`encoder_steps` > 0) the ETA assumes the mode lasts
+    to the end, so the line also gives the ETA if it ends with this epoch,
+    the later steps at this pace times (1 + encoder steps an update): an
+    encoder-only step costs about what a joint one does (both take every
+    parameter's gradient, for the clipping norm)."""
     pct = 100.0 * step / max(total, 1)
     parts = [f'step {step}/{total} ({pct:.1f}%) epoch {epoch}']
     for k in ('loss', 'rec', 'kl', 'ppl', 'kl_weight', 'grad_norm'):
@@ -172,7 +178,16 @@ class Progress:
       if 'epoch_eta_sec' in rates:
         rate += f", epoch ends in {format_duration(rates['epoch_eta_sec'])}"
       bound = '<= ' if eta_is_bound else ''
-      parts.append(f"{rate}, ETA {bound}{format_duration(rates['eta_sec'])}")
+      eta = f"ETA {bound}{format_duration(rates['eta_sec'])}"
+      if metrics.get('encoder_steps') and 'epoch_eta_sec' in rates:
+        sps = rates['steps_per_sec']
+        after = max(total - step - rates['epoch_eta_sec'] * sps, 0.0)
+        early = rates['epoch_eta_sec'] + after / (
+            sps * (1.0 + metrics['encoder_steps']))
+        eta = (f'ETA {bound}{format_duration(early)} if the aggressive mode '
+               f"ends with this epoch, {bound}"
+               f"{format_duration(rates['eta_sec'])} if it lasts")
+      parts.append(f'{rate}, {eta}')
     return ' | '.join(parts)
 
 
