@@ -221,6 +221,17 @@ def test_second_ctrl_c_stops_at_once(tmp_path, monkeypatch):
   assert int(state.step) == 8  # the periodic checkpoint: none at step 9
 
 
+def test_multiprocess_stop_request_leaves_the_signals_to_jax():
+  """With several processes no handler is installed (JAX's preemption
+  service holds SIGTERM); without a distributed client (here) the sync
+  point is never reached."""
+  before = {s: signal.getsignal(s) for s in interrupt.HANDLED}
+  with interrupt.StopRequest(multiprocess=True) as request:
+    assert {s: signal.getsignal(s) for s in interrupt.HANDLED} == before
+    assert request.check(1) is None and request.signum is None
+  assert not interrupt.preemption_sync_point(1)
+
+
 def test_run_ended_at_max_epochs_goes_on_with_a_larger_one(uninterrupted,
                                                           tmp_path, capsys):
   """1 epoch, then resumed with max_epochs 2: the 2-epoch run, bit for bit."""
