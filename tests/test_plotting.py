@@ -6,7 +6,7 @@ import matplotlib.image
 import numpy as np
 
 from vae_jax import plotting
-from vae_jax.train.logging_utils import MetricWriter
+from vae_jax.train.logging_utils import MetricWriter, read_metrics
 
 
 def _run(workdir, *, kl, with_mi=True):
@@ -132,3 +132,26 @@ def test_a_learned_concentration_gets_its_own_panel(tmp_path):
   plotting.plot_run(str(tmp_path))
   img = matplotlib.image.imread(str(tmp_path / 'plots' / 'latent.png'))
   assert img.shape[1] > 3.5 * img.shape[0]        # four panels side by side
+
+
+def _steps_run(workdir, encoder_steps):
+  os.makedirs(workdir)
+  w = MetricWriter(os.path.join(workdir, 'metrics.jsonl'))
+  for i, enc in enumerate(encoder_steps):
+    extra = {'encoder_steps': enc} if enc is not None else {}
+    w.write('train', 100 * (i + 1), (i + 1) / 2, loss=60.0, kl_weight=0.5,
+            kl=2.0, **extra)
+  w.write('valid', 100 * len(encoder_steps), 2, loss=61.0, rec=59.0, kl=2.0,
+          neg_elbo=61.0, mi_batch=0.5, mi=0.6, au=3)
+  plotting.plot_run(workdir)
+  img = matplotlib.image.imread(os.path.join(workdir, 'plots', 'steps.png'))
+  return read_metrics(os.path.join(workdir, 'metrics.jsonl')), img.shape
+
+
+def test_aggressive_training_gets_its_encoder_steps_panel(tmp_path):
+  records, shape = _steps_run(str(tmp_path / 'aggr'), [53.9, 47.7, 0.0, 0.0])
+  assert plotting.aggressive_mode_ends(records) == [300]
+  assert shape[0] > shape[1] * 0.8  # two panels, one above the other
+  records, shape = _steps_run(str(tmp_path / 'plain'), [None, None])
+  assert plotting.aggressive_mode_ends(records) == []
+  assert shape[0] < shape[1] * 0.6  # one panel

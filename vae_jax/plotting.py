@@ -5,6 +5,7 @@
                -ELBO, reconstruction and KL for a VAE)
   latent.png   KL, mutual information and active units over training (VAE)
   steps.png    the training loss at every logged step, with the KL weight
+               (aggressive training: and its encoder steps per update)
 Epochs where the learning rate changed (plateau halvings, or every epoch
 with `train.lr_cycle`) are marked by dotted vertical lines in the per-epoch
 figures.
@@ -118,6 +119,14 @@ def latent_panels(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
   return panels
 
 
+def aggressive_mode_ends(records: Sequence[dict[str, Any]]) -> list[int]:
+  """Steps of the first train record without encoder steps after one with
+  (where aggressive training ended; once, unless the log was edited)."""
+  steps = [r for r in records if r.get('split') == 'train']
+  return [r['step'] for r, prev in zip(steps[1:], steps)
+          if prev.get('encoder_steps') and not r.get('encoder_steps')]
+
+
 def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
   """Writes the run's figures; returns their paths (none if no metrics yet)."""
   path = os.path.join(workdir, 'metrics.jsonl')
@@ -189,10 +198,26 @@ def plot_run(workdir: str, *, title: str | None = None) -> list[str]:
 
   steps = [r for r in records if r.get('split') == 'train']
   if steps:
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    aggressive = any(r.get('encoder_steps') for r in steps)
+    if aggressive:  # its cost and when the mode ended, under the loss
+      fig, (ax, ax_enc) = plt.subplots(2, 1, figsize=(6.5, 6.0), sharex=True)
+      xs = [r['step'] for r in steps]
+      ax_enc.plot(xs, [r.get('encoder_steps', 0.0) for r in steps], lw=1)
+      ended = aggressive_mode_ends(records)
+      for x in ended:
+        ax_enc.axvline(x, color='0.4', ls=':', lw=1,
+                       label='aggressive mode ends')
+      ax_enc.set_ylabel('encoder steps an update')
+      ax_enc.set_xlabel('step')
+      ax_enc.grid(alpha=0.3)
+      if ended:
+        ax_enc.legend(fontsize=8)
+    else:
+      fig, ax = plt.subplots(figsize=(6.5, 3.6))
     ax.plot([r['step'] for r in steps], [r['loss'] for r in steps], lw=1,
             label='training objective')
-    ax.set_xlabel('step')
+    if not aggressive:
+      ax.set_xlabel('step')
     ax.set_ylabel('loss (nats / sentence)')
     ax.grid(alpha=0.3)
     if is_vae:
