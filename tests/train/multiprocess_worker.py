@@ -34,7 +34,7 @@ from vae_jax.data import (BucketedBatcher, Vocabulary, encode_split,
                           generate_synthetic_corpus)
 from vae_jax.models import build_model
 from vae_jax.train import distributed, loop, parallel, restore
-from vae_jax.train.checkpoint import Checkpointer
+from vae_jax.train.checkpoint import Checkpointer, SaveTimer
 from vae_jax.train.inputs import prepare_inputs
 from vae_jax.train.interrupt import TrainingInterrupted
 from vae_jax.train.logging_utils import MetricWriter
@@ -150,11 +150,17 @@ def preempt_run(pid, out_dir):
     if self.directory.endswith('latest'):
       saved_steps.append(step)
     return real_save(self, step, *a, **k)
-  Checkpointer.save = save
+  # process 1's clock stands still (never late): it saves only if it
+  # follows process 0's broadcast decision
+  real_init = SaveTimer.__init__
+
+  def init(self, every_sec, clock=None):
+    real_init(self, every_sec, clock=(lambda: 0.0) if pid else time.monotonic)
+  Checkpointer.save, SaveTimer.__init__ = save, init
   try:
     loop.train_and_evaluate(c, full_dir)
   finally:
-    Checkpointer.save = real_save
+    Checkpointer.save, SaveTimer.__init__ = real_save, real_init
   real_write = MetricWriter.write
 
   def write(self, split, step, *a, **k):  # every process, every step
